@@ -1,0 +1,113 @@
+"""Typed failures. Their class names are the error names Step Functions Retry/Catch match on.
+
+Three families:
+- ``ConfigurationError`` and ``JobRejected``: wrong setup or wrong job; retrying cannot help.
+- ``TransientPleoError``: the API misbehaved; retrying later may help.
+- ``WalkIntegrityError``: the pagination itself is inconsistent; stop before trusting it.
+"""
+
+from __future__ import annotations
+
+
+class ScopeError(Exception):
+    """Base class of every failure this project raises on purpose."""
+
+
+# --- configuration: fix the setup, then re-trigger -------------------------------------------
+
+
+class ConfigurationError(ScopeError):
+    """The deployment is misconfigured (settings, secret, credential, permissions)."""
+
+
+class InvalidSecret(ConfigurationError):
+    """The credential secret does not hold the JSON the design fixes. Names the secret only."""
+
+
+class CredentialRejected(ConfigurationError):
+    """Pleo answered 401 twice, the second time after re-reading the secret."""
+
+
+class PermissionDenied(ConfigurationError):
+    """Pleo answered 403: the credential lacks the `export-jobs:read` scope."""
+
+
+class PageSizeRejected(ConfigurationError):
+    """Pleo answered 400 to the items request: usually PLEO_PAGE_SIZE is above its maximum."""
+
+
+class BadRequest(ConfigurationError):
+    """Pleo answered 400 to a request this client built; the client or its settings are wrong."""
+
+
+class InvalidEvent(ScopeError):
+    """The invocation event is not one of the accepted shapes."""
+
+
+# --- the job itself -------------------------------------------------------------------------
+
+
+class JobRejected(ScopeError):
+    """The job cannot be scoped as it is."""
+
+
+class JobNotFound(JobRejected):
+    """Pleo answered 404 for the job (unknown, or deleted during the walk)."""
+
+
+class JobNotClaimed(JobRejected):
+    """The job exists but its status is not `in_progress`."""
+
+    def __init__(self, job_id: str, status: str) -> None:
+        super().__init__(f"export job {job_id} is {status!r}, not 'in_progress' (claimed)")
+        self.job_id = job_id
+        self.status = status
+
+
+# --- transient: Step Functions retries these with backoff -----------------------------------
+
+
+class TransientPleoError(ScopeError):
+    """Pleo failed in a way that a later attempt may not."""
+
+
+class PleoThrottled(TransientPleoError):
+    """429 Too Many Requests, still failing after the bounded retries."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PleoUnavailable(TransientPleoError):
+    """5xx, connection reset, time-out or hang, still failing after the bounded retries."""
+
+
+class MalformedResponse(TransientPleoError):
+    """A body that is not JSON, or JSON without the fields the contract promises."""
+
+
+# --- pagination integrity -------------------------------------------------------------------
+
+
+class WalkIntegrityError(ScopeError):
+    """The pagination cannot be trusted; the walk stops rather than build a wrong scope."""
+
+
+class MissingCursor(WalkIntegrityError):
+    """`hasNextPage` is true but `endCursor` is null or empty."""
+
+
+class RepeatedCursor(WalkIntegrityError):
+    """A cursor came back that the walk had already followed (A, B, A...)."""
+
+
+class TooManyPages(WalkIntegrityError):
+    """The walk passed the configured maximum number of pages."""
+
+
+# --- concurrency ----------------------------------------------------------------------------
+
+
+class WalkInProgress(ScopeError):
+    """Another invocation holds this job's walk; this one stops without touching it."""

@@ -1,0 +1,93 @@
+"""The slice of Pleo's Export API data this project reads, parsed strictly where the contract
+promises a field and leniently everywhere else (unknown fields and enum values pass through)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pleo_scope.errors import MalformedResponse
+
+CLAIMED = "in_progress"
+IN_SCOPE_STATUSES = frozenset({"pending", "in_progress"})
+KNOWN_ITEM_STATUSES = frozenset({"pending", "in_progress", "successful", "failed", "abandoned"})
+
+type JsonObject = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ExportJob:
+    id: str
+    status: str
+    number_of_items: int | None
+    raw: JsonObject
+
+
+@dataclass(frozen=True, slots=True)
+class ItemPage:
+    """One page of `GET /v3/export-jobs/{jobId}/items`; items are kept exactly as sent."""
+
+    items: list[JsonObject]
+    has_next_page: bool
+    end_cursor: str | None
+    total: int | None
+
+
+def parse_job(body: object, job_id: str) -> ExportJob:
+    data = _envelope(body, "data", job_id)
+    if not isinstance(data, dict):
+        raise MalformedResponse(f"export job {job_id}: `data` is not an object")
+    status = data.get("status")
+    if not isinstance(status, str):
+        raise MalformedResponse(f"export job {job_id}: `data.status` is missing or not a string")
+    count = data.get("numberOfItems")
+    return ExportJob(
+        id=str(data.get("id", job_id)),
+        status=status,
+        number_of_items=count if isinstance(count, int) else None,
+        raw=data,
+    )
+
+
+def parse_page(body: object, job_id: str) -> ItemPage:
+    data = _envelope(body, "data", job_id)
+    pagination = _envelope(body, "pagination", job_id)
+    if not isinstance(data, list):
+        raise MalformedResponse(f"items of export job {job_id}: `data` is not a list")
+    if not isinstance(pagination, dict):
+        raise MalformedResponse(f"items of export job {job_id}: `pagination` is not an object")
+    has_next = pagination.get("hasNextPage")
+    if not isinstance(has_next, bool):
+        raise MalformedResponse(
+            f"items of export job {job_id}: `pagination.hasNextPage` is missing or not a boolean"
+        )
+    cursor = pagination.get("endCursor")
+    total = pagination.get("total")
+    for index, item in enumerate(data):
+        _check_item(item, index, job_id)
+    return ItemPage(
+        items=data,
+        has_next_page=has_next,
+        end_cursor=cursor if isinstance(cursor, str) else None,
+        total=total if isinstance(total, int) else None,
+    )
+
+
+def _envelope(body: object, field: str, job_id: str) -> object:
+    if not isinstance(body, dict) or field not in body:
+        raise MalformedResponse(f"export job {job_id}: response has no `{field}`")
+    return body[field]
+
+
+def _check_item(item: object, index: int, job_id: str) -> None:
+    if not isinstance(item, dict):
+        raise MalformedResponse(f"items of export job {job_id}: item {index} is not an object")
+    entry_id = item.get("accountingEntryId")
+    if not isinstance(entry_id, str) or not entry_id:
+        raise MalformedResponse(
+            f"items of export job {job_id}: item {index} has no string `accountingEntryId`"
+        )
+    if not isinstance(item.get("status"), str):
+        raise MalformedResponse(
+            f"items of export job {job_id}: item {entry_id} has no string `status`"
+        )

@@ -1,0 +1,267 @@
+"""HTTP client for the two Export API reads this project makes.
+
+One instance per process (connection reuse). Every call takes the invocation's `Budget`:
+a retry whose wait would not fit in it, or is longer than the cap, raises `RetryDeferred`
+instead of sleeping, and the walk turns that into a continuation.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+)
+
+from pleo_scope.clock import Budget, Clock, SystemClock
+from pleo_scope.credentials import CredentialSource
+from pleo_scope.errors import (
+    BadRequest,
+    CredentialRejected,
+    JobNotFound,
+    MalformedResponse,
+    PageSizeRejected,
+    PermissionDenied,
+    PleoThrottled,
+    PleoUnavailable,
+    TransientPleoError,
+)
+from pleo_scope.models import ExportJob, ItemPage, parse_job, parse_page
+
+USER_AGENT = "pleo-export-scope/0.1"
+
+
+class RetryDeferred(TransientPleoError):
+    """The next attempt must wait longer than this invocation can (or may) sleep."""
+
+    def __init__(self, wait_seconds: float, reason: str) -> None:
+        super().__init__(f"{reason}; next attempt in {wait_seconds:.1f}s")
+        self.wait_seconds = wait_seconds
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    """Attempts per request for 429, 5xx, network faults and malformed bodies together."""
+    backoff_base: float = 0.5
+    backoff_max: float = 20.0
+    max_retry_after: float = 60.0
+    """A longer wait (Retry-After or back-off) ends the invocation with a continuation."""
+
+
+@dataclass(slots=True)
+class ClientStats:
+    requests: int = 0
+    retries: int = 0
+    throttles: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSettings:
+    base_url: str
+    page_size: int = 100
+    connect_timeout: float = 3.0
+    read_timeout: float = 10.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    @property
+    def worst_case_request_seconds(self) -> float:
+        return self.connect_timeout + self.read_timeout
+
+
+class PleoClient:
+    def __init__(
+        self,
+        settings: ClientSettings,
+        credentials: CredentialSource,
+        *,
+        clock: Clock | None = None,
+        transport: httpx.BaseTransport | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.stats = ClientStats()
+        self._credentials = credentials
+        self._clock = clock or SystemClock()
+        self._rng = rng or random.Random()
+        self._http = httpx.Client(
+            base_url=settings.base_url,
+            timeout=httpx.Timeout(
+                settings.read_timeout,
+                connect=settings.connect_timeout,
+                pool=settings.connect_timeout,
+            ),
+            headers={"Accept": "application/json", "User-Agent": USER_AGENT},
+            transport=transport,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def get_job(self, job_id: str, budget: Budget) -> ExportJob:
+        return self._call(
+            f"/v3/export-jobs/{job_id}",
+            {},
+            budget,
+            parse=lambda body: parse_job(body, job_id),
+            on_400=lambda: BadRequest(f"Pleo rejected the request for export job {job_id} (400)"),
+            what=f"export job {job_id}",
+        )
+
+    def get_items_page(self, job_id: str, after: str | None, budget: Budget) -> ItemPage:
+        params: dict[str, str | int] = {"limit": self.settings.page_size}
+        if after is not None:
+            params["after"] = after
+        return self._call(
+            f"/v3/export-jobs/{job_id}/items",
+            params,
+            budget,
+            parse=lambda body: parse_page(body, job_id),
+            on_400=lambda: PageSizeRejected(
+                f"Pleo rejected the items request of export job {job_id} (400):"
+                f" check PLEO_PAGE_SIZE={self.settings.page_size} against the API maximum"
+            ),
+            what=f"items of export job {job_id}",
+        )
+
+    # -- one logical call: bounded retries within the budget ------------------------------
+
+    def _call[T](
+        self,
+        path: str,
+        params: dict[str, str | int],
+        budget: Budget,
+        *,
+        parse: Callable[[object], T],
+        on_400: Callable[[], Exception],
+        what: str,
+    ) -> T:
+        policy = self.settings.retry
+        retrying = Retrying(
+            retry=retry_if_exception(_is_retryable),
+            stop=stop_after_attempt(policy.max_attempts),
+            wait=self._wait_seconds,
+            sleep=lambda seconds: self._sleep_within(seconds, budget),
+            before_sleep=self._count_retry,
+            reraise=True,
+        )
+        result: T = retrying(self._attempt, path, params, budget, parse, on_400, what)
+        return result
+
+    def _attempt[T](
+        self,
+        path: str,
+        params: dict[str, str | int],
+        budget: Budget,
+        parse: Callable[[object], T],
+        on_400: Callable[[], Exception],
+        what: str,
+    ) -> T:
+        response = self._send(path, params, budget, what, force_fetch=False)
+        if response.status_code == 401:
+            # The secret may have been rotated since it was cached: re-read it once.
+            response = self._send(path, params, budget, what, force_fetch=True)
+            if response.status_code == 401:
+                raise CredentialRejected(
+                    f"Pleo answered 401 for {what}, also after re-reading the credential secret"
+                )
+        status = response.status_code
+        if status == 200:
+            return parse(_json_body(response, what))
+        if status == 429:
+            self.stats.throttles += 1
+            wait = parse_retry_after(response.headers.get("Retry-After"), self._clock.now())
+            raise PleoThrottled(f"Pleo answered 429 for {what}", retry_after=wait)
+        if status >= 500:
+            raise PleoUnavailable(f"Pleo answered {status} for {what}")
+        if status == 404:
+            raise JobNotFound(f"Pleo answered 404 for {what}: the job does not exist (any more)")
+        if status == 403:
+            raise PermissionDenied(
+                f"Pleo answered 403 for {what}: the credential lacks scope export-jobs:read"
+            )
+        if status == 400:
+            raise on_400()
+        raise BadRequest(f"Pleo answered unexpected status {status} for {what}")
+
+    def _send(
+        self,
+        path: str,
+        params: dict[str, str | int],
+        budget: Budget,
+        what: str,
+        *,
+        force_fetch: bool,
+    ) -> httpx.Response:
+        worst_case = self.settings.worst_case_request_seconds
+        if not budget.allows(worst_case):
+            raise RetryDeferred(0.0, f"no time left for a request for {what}")
+        credential = self._credentials.get(force_fetch=force_fetch)
+        self.stats.requests += 1
+        try:
+            return self._http.get(
+                path, params=params, headers={"Authorization": credential.authorization_header()}
+            )
+        except httpx.TimeoutException as exc:
+            raise PleoUnavailable(f"request for {what} timed out ({type(exc).__name__})") from None
+        except httpx.TransportError as exc:
+            raise PleoUnavailable(f"request for {what} failed ({type(exc).__name__})") from None
+
+    # -- tenacity hooks -------------------------------------------------------------------
+
+    def _wait_seconds(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, PleoThrottled) and error.retry_after is not None:
+            return error.retry_after
+        # Full jitter: uniform in [0, min(max, base * 2^n)].
+        policy = self.settings.retry
+        ceiling = min(policy.backoff_max, policy.backoff_base * 2 ** (state.attempt_number - 1))
+        return self._rng.uniform(0.0, ceiling)
+
+    def _sleep_within(self, seconds: float, budget: Budget) -> None:
+        if seconds > self.settings.retry.max_retry_after:
+            raise RetryDeferred(seconds, "Pleo asked for a wait longer than the cap")
+        if not budget.allows(seconds + self.settings.worst_case_request_seconds):
+            raise RetryDeferred(seconds, "the wait does not fit in the time budget")
+        self._clock.sleep(seconds)
+
+    def _count_retry(self, state: RetryCallState) -> None:
+        self.stats.retries += 1
+
+
+def _is_retryable(error: BaseException) -> bool:
+    return isinstance(error, TransientPleoError) and not isinstance(error, RetryDeferred)
+
+
+def _json_body(response: httpx.Response, what: str) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        raise MalformedResponse(f"response for {what} is not JSON") from None
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Retry-After as delta-seconds or an HTTP date; None when absent or unreadable."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())

@@ -1,0 +1,145 @@
+"""The processing scope: a pure function of the pages, in the order they were fetched.
+
+Rules (pleo-api.md, "The processing scope"): the later observation of an
+`accountingEntryId` wins; keep `pending` and `in_progress`; order by `accountingEntryId`
+ascending as the strings the API sent. The serialisation is fixed so that the same job
+state always gives byte-identical `scope.jsonl`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sys
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pleo_scope.models import IN_SCOPE_STATUSES, KNOWN_ITEM_STATUSES, JsonObject
+
+ORDERING = "accountingEntryId ASC"
+SCHEMA_VERSION = 1
+
+logger = logging.getLogger(__name__)
+
+_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
+def serialize_item(item: JsonObject) -> bytes:
+    """Compact JSON, sorted keys, UTF-8 (no \\u escapes), one line with its newline."""
+    return _encode(item).encode("utf-8") + b"\n"
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeEntry:
+    position: int
+    accounting_entry_id: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    jsonl: bytes
+    item_count: int
+    counts_by_status: dict[str, int]
+    seen_counts_by_status: dict[str, int]
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.jsonl).hexdigest()
+
+    def entries(self) -> Iterator[ScopeEntry]:
+        """The scope in order, re-read from the JSONL (no second copy held in memory)."""
+        return iter_entries(self.jsonl)
+
+
+def iter_entries(jsonl: bytes) -> Iterator[ScopeEntry]:
+    # JSON escapes \n inside strings, so every raw b"\n" ends a line.
+    start, position = 0, 0
+    while (end := jsonl.find(b"\n", start)) != -1:
+        item = json.loads(jsonl[start:end])
+        yield ScopeEntry(position, item["accountingEntryId"], item["status"])
+        start, position = end + 1, position + 1
+
+
+class ScopeBuilder:
+    """Feed it pages in fetch order, then `build()`.
+
+    Memory: one status per distinct item seen (the manifest counts every one) plus the
+    serialised line of each item currently in scope.
+    """
+
+    def __init__(self) -> None:
+        self._latest_status: dict[str, str] = {}
+        self._in_scope_lines: dict[str, bytes] = {}
+
+    def add_items(self, items: Iterable[JsonObject]) -> None:
+        latest_status = self._latest_status
+        in_scope_lines = self._in_scope_lines
+        for item in items:
+            entry_id: str = item["accountingEntryId"]
+            status: str = sys.intern(item["status"])
+            latest_status[entry_id] = status
+            if status in IN_SCOPE_STATUSES:
+                in_scope_lines[entry_id] = serialize_item(item)
+            else:
+                in_scope_lines.pop(entry_id, None)
+
+    def build(self) -> Scope:
+        seen = Counter(self._latest_status.values())
+        unknown = sorted(status for status in seen if status not in KNOWN_ITEM_STATUSES)
+        if unknown:
+            logger.warning(
+                "items with unknown statuses left out of scope",
+                extra={"unknownStatuses": {status: seen[status] for status in unknown}},
+            )
+        ordered_ids = sorted(self._in_scope_lines)
+        jsonl = b"".join([self._in_scope_lines[entry_id] for entry_id in ordered_ids])
+        in_scope = {status: count for status, count in seen.items() if status in IN_SCOPE_STATUSES}
+        return Scope(
+            jsonl=jsonl,
+            item_count=len(ordered_ids),
+            counts_by_status=dict(sorted(in_scope.items())),
+            seen_counts_by_status=dict(sorted(seen.items())),
+        )
+
+
+def build_scope(pages: Iterable[Iterable[JsonObject]]) -> Scope:
+    builder = ScopeBuilder()
+    for items in pages:
+        builder.add_items(items)
+    return builder.build()
+
+
+def build_manifest(
+    job_id: str,
+    scope: Scope,
+    *,
+    pages_fetched: int,
+    started_at: datetime,
+    completed_at: datetime,
+) -> dict[str, Any]:
+    return {
+        "jobId": job_id,
+        "itemCount": scope.item_count,
+        "countsByStatus": scope.counts_by_status,
+        "seenCountsByStatus": scope.seen_counts_by_status,
+        "ordering": ORDERING,
+        "sha256": scope.sha256,
+        "pagesFetched": pages_fetched,
+        "startedAt": iso_utc(started_at),
+        "completedAt": iso_utc(completed_at),
+        "schemaVersion": SCHEMA_VERSION,
+    }
+
+
+def manifest_bytes(manifest: dict[str, Any]) -> bytes:
+    return (json.dumps(manifest, sort_keys=True, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def iso_utc(moment: datetime) -> str:
+    """ISO 8601 in UTC with a `Z`, to the millisecond."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,139 @@
+"""Follow `endCursor` while `hasNextPage`, one page at a time, within a time budget.
+
+The walker yields each page as it arrives so the caller can persist and checkpoint it
+before asking for the next; it holds nothing but the current page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+from pleo_scope.clock import Budget
+from pleo_scope.errors import MissingCursor, RepeatedCursor, TooManyPages
+from pleo_scope.models import ItemPage
+from pleo_scope.pleo_client import RetryDeferred
+
+DEFAULT_MAX_PAGES = 100_000
+
+
+class PageSource(Protocol):
+    def get_items_page(self, job_id: str, after: str | None, budget: Budget) -> ItemPage: ...
+
+
+class CursorRegistry(Protocol):
+    """Remembers which page each followed cursor led to, across the whole walk."""
+
+    def record(self, cursor: str, page_number: int) -> bool:
+        """False when `cursor` was already recorded for a different page (a cursor loop).
+
+        Recording the same cursor for the same page again is allowed: that is a page
+        fetched twice because a crash came between its fetch and its checkpoint.
+        """
+        ...
+
+
+class InMemoryCursorRegistry:
+    def __init__(self) -> None:
+        self._pages: dict[str, int] = {}
+
+    def record(self, cursor: str, page_number: int) -> bool:
+        return self._pages.setdefault(cursor, page_number) == page_number
+
+
+@dataclass(frozen=True, slots=True)
+class WalkPosition:
+    """Where a walk stands: the cursor of the next request (None = first page)."""
+
+    after: str | None = None
+    pages_fetched: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedPage:
+    number: int
+    """1-based over the whole walk, across invocations."""
+    after: str | None
+    """The cursor this page was requested with."""
+    page: ItemPage
+
+    @property
+    def next_position(self) -> WalkPosition:
+        return WalkPosition(self.page.end_cursor, self.number)
+
+
+StopReason = Literal["complete", "time_budget", "throttled"]
+
+
+@dataclass(frozen=True, slots=True)
+class WalkOutcome:
+    reason: StopReason
+    position: WalkPosition
+    wait_seconds: float = 0.0
+    """With `throttled`: how long Pleo asked the next attempt to wait."""
+
+    @property
+    def done(self) -> bool:
+        return self.reason == "complete"
+
+
+class PageWalker:
+    """Iterate it for pages; read `outcome` once the iteration ends."""
+
+    def __init__(
+        self,
+        source: PageSource,
+        job_id: str,
+        budget: Budget,
+        *,
+        start: WalkPosition | None = None,
+        cursors: CursorRegistry | None = None,
+        max_pages: int = DEFAULT_MAX_PAGES,
+        safety_margin: float = 0.0,
+    ) -> None:
+        self._source = source
+        self._job_id = job_id
+        self._budget = budget
+        self._position = start or WalkPosition()
+        self._cursors = cursors or InMemoryCursorRegistry()
+        self._max_pages = max_pages
+        self._safety_margin = safety_margin
+        self._slowest_step = 0.0
+        self.outcome: WalkOutcome | None = None
+
+    def __iter__(self) -> Iterator[FetchedPage]:
+        clock = self._budget.clock
+        while True:
+            if not self._budget.allows(self._slowest_step + self._safety_margin):
+                self.outcome = WalkOutcome("time_budget", self._position)
+                return
+            started = clock.monotonic()
+            try:
+                page = self._source.get_items_page(self._job_id, self._position.after, self._budget)
+            except RetryDeferred as deferred:
+                self.outcome = WalkOutcome("throttled", self._position, deferred.wait_seconds)
+                return
+            fetched = FetchedPage(self._position.pages_fetched + 1, self._position.after, page)
+            self._check(fetched)
+            yield fetched  # the caller persists and checkpoints before we go on
+            # A step is the fetch plus the caller's work on it: size the reserve on the slowest.
+            self._slowest_step = max(self._slowest_step, clock.monotonic() - started)
+            self._position = fetched.next_position
+            if not page.has_next_page:
+                self.outcome = WalkOutcome("complete", self._position)
+                return
+
+    def _check(self, fetched: FetchedPage) -> None:
+        page = fetched.page
+        if not page.has_next_page:
+            return
+        where = f"export job {self._job_id}, page {fetched.number}"
+        if not page.end_cursor:
+            raise MissingCursor(f"{where}: hasNextPage is true but endCursor is empty")
+        if not self._cursors.record(page.end_cursor, fetched.number):
+            raise RepeatedCursor(f"{where}: endCursor repeats a cursor the walk already followed")
+        if fetched.number >= self._max_pages:
+            raise TooManyPages(
+                f"{where}: more pages than the maximum of {self._max_pages} (PLEO_MAX_PAGES)"
+            )

@@ -1,0 +1,85 @@
+"""Test helpers: a clock that only moves when slept, and the scope rule written plainly."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from pleo_scope.clock import Budget
+from pleo_scope.credentials import Credential, StaticCredential
+from pleo_scope.pleo_client import ClientSettings, PleoClient, RetryPolicy
+from pleo_scope.scope import ScopeBuilder
+from pleo_scope.walk import PageWalker
+
+API_KEY = "sim-api-key"
+START = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
+
+
+@dataclass
+class FakeClock:
+    """Time stands still except when slept (or advanced by hand)."""
+
+    elapsed: float = 0.0
+    sleeps: list[float] = field(default_factory=list)
+
+    def monotonic(self) -> float:
+        return self.elapsed
+
+    def now(self) -> datetime:
+        return START + timedelta(seconds=self.elapsed)
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.elapsed += seconds
+
+
+def make_client(
+    *,
+    base_url: str = "http://pleo.invalid",
+    transport: httpx.BaseTransport | None = None,
+    clock: FakeClock | None = None,
+    page_size: int = 100,
+    read_timeout: float = 5.0,
+    max_attempts: int = 5,
+) -> PleoClient:
+    return PleoClient(
+        ClientSettings(
+            base_url=base_url,
+            page_size=page_size,
+            connect_timeout=1.0,
+            read_timeout=read_timeout,
+            retry=RetryPolicy(max_attempts=max_attempts),
+        ),
+        StaticCredential(Credential("apiKey", API_KEY)),
+        clock=clock or FakeClock(),
+        transport=transport,
+    )
+
+
+def walk_scope_bytes(client: PleoClient, job_id: str, budget: Budget) -> tuple[bytes, int]:
+    """Walk the whole job and return (scope.jsonl bytes, pages fetched)."""
+    walker = PageWalker(client, job_id, budget)
+    builder = ScopeBuilder()
+    for fetched in walker:
+        builder.add_items(fetched.page.items)
+    assert walker.outcome is not None
+    assert walker.outcome.done, walker.outcome
+    return builder.build().jsonl, walker.outcome.position.pages_fetched
+
+
+def reference_scope(observations: list[dict[str, Any]]) -> bytes:
+    """pleo-api.md's rule, as plainly as it can be written."""
+    latest: dict[str, dict[str, Any]] = {}
+    for item in observations:
+        latest[item["accountingEntryId"]] = item
+    kept = [item for item in latest.values() if item["status"] in ("pending", "in_progress")]
+    kept.sort(key=lambda item: item["accountingEntryId"])
+    lines = [
+        json.dumps(item, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
+        for item in kept
+    ]
+    return "".join(lines).encode("utf-8")

@@ -1,0 +1,109 @@
+"""The scope rule and its serialisation, on hand-made pages (no I/O)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+
+import pytest
+
+from pleo_scope.scope import ScopeBuilder, build_manifest, build_scope, iter_entries
+from tests.support import reference_scope
+from tooling.pleo_sim.jobs import make_item
+
+JOB = "8eb648ab-0000-4000-8000-000000000000"
+A, B, C, D = (f"{n}0000000-0000-4000-8000-000000000000" for n in "abcd")
+
+
+def test_later_observation_wins_across_pages_and_within_a_page() -> None:
+    pages = [
+        [make_item(JOB, B, "pending"), make_item(JOB, A, "pending")],
+        [
+            make_item(JOB, B, "successful"),
+            make_item(JOB, C, "failed"),
+            make_item(JOB, C, "pending"),
+        ],
+        [make_item(JOB, D, "in_progress"), make_item(JOB, A, "in_progress")],
+    ]
+    scope = build_scope(pages)
+    assert [e.accounting_entry_id for e in scope.entries()] == [A, C, D]
+    assert [e.status for e in scope.entries()] == ["in_progress", "pending", "in_progress"]
+    assert scope.counts_by_status == {"in_progress": 2, "pending": 1}
+    assert scope.seen_counts_by_status == {"in_progress": 2, "pending": 1, "successful": 1}
+    assert scope.jsonl == reference_scope([item for page in pages for item in page])
+
+
+def test_lines_are_compact_sorted_utf8_and_keep_unknown_fields() -> None:
+    item = make_item(JOB, A, "pending", zNote="Kø på Nørrebro", aNew={"b": 1, "a": None})
+    scope = build_scope([[item]])
+    line = scope.jsonl.decode("utf-8")
+    assert line.endswith("\n")
+    assert line.count("\n") == 1
+    assert "Kø på Nørrebro" in line  # UTF-8, not \u escapes
+    assert ", " not in line
+    assert ": " not in line
+    assert list(json.loads(line)) == sorted(item)
+    assert line.startswith('{"aNew":{"a":null,"b":1},"accountingEntryId":')
+
+
+def test_empty_scope_is_zero_bytes_with_counts_of_everything_seen() -> None:
+    scope = build_scope([[make_item(JOB, A, "successful")], [], [make_item(JOB, B, "abandoned")]])
+    assert scope.jsonl == b""
+    assert scope.item_count == 0
+    assert scope.seen_counts_by_status == {"abandoned": 1, "successful": 1}
+    assert list(scope.entries()) == []
+
+
+def test_unknown_status_is_out_of_scope_counted_and_warned(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pages = [[make_item(JOB, A, "pending"), make_item(JOB, B, "queued_for_review")]]
+    with caplog.at_level(logging.WARNING, logger="pleo_scope.scope"):
+        scope = build_scope(pages)
+    assert [e.accounting_entry_id for e in scope.entries()] == [A]
+    assert scope.seen_counts_by_status == {"pending": 1, "queued_for_review": 1}
+    assert any(
+        getattr(r, "unknownStatuses", None) == {"queued_for_review": 1} for r in caplog.records
+    )
+
+
+def test_order_is_string_order_of_the_ids_as_sent() -> None:
+    ids = ["b", "B", "a-10", "a-9", "ä"]
+    scope = build_scope([[make_item(JOB, i, "pending") for i in ids]])
+    assert [e.accounting_entry_id for e in scope.entries()] == sorted(ids)
+    assert [e.position for e in iter_entries(scope.jsonl)] == [0, 1, 2, 3, 4]
+
+
+def test_builder_fed_in_pieces_equals_builder_fed_at_once() -> None:
+    items = [make_item(JOB, f"id-{n % 7}", ("pending", "failed")[n % 2]) for n in range(30)]
+    whole = ScopeBuilder()
+    whole.add_items(items)
+    pieces = ScopeBuilder()
+    for start in range(0, 30, 4):
+        pieces.add_items(items[start : start + 4])
+    assert whole.build() == pieces.build()
+
+
+def test_manifest_has_the_contract_fields() -> None:
+    scope = build_scope([[make_item(JOB, A, "pending"), make_item(JOB, B, "failed")]])
+    manifest = build_manifest(
+        JOB,
+        scope,
+        pages_fetched=3,
+        started_at=datetime(2026, 11, 23, 12, 0, tzinfo=UTC),
+        completed_at=datetime(2026, 11, 23, 12, 1, 30, 250000, tzinfo=UTC),
+    )
+    assert manifest == {
+        "jobId": JOB,
+        "itemCount": 1,
+        "countsByStatus": {"pending": 1},
+        "seenCountsByStatus": {"failed": 1, "pending": 1},
+        "ordering": "accountingEntryId ASC",
+        "sha256": scope.sha256,
+        "pagesFetched": 3,
+        "startedAt": "2026-11-23T12:00:00.000Z",
+        "completedAt": "2026-11-23T12:01:30.250Z",
+        "schemaVersion": 1,
+    }
+    assert len(manifest["sha256"]) == 64

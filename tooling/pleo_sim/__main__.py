@@ -1,0 +1,44 @@
+"""`python -m tooling.pleo_sim --job <uuid>:<items>`: run the simulator until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from tooling.pleo_sim.app import PleoSimulator
+from tooling.pleo_sim.jobs import SimJob
+from tooling.pleo_sim.server import serve
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument(
+        "--job",
+        action="append",
+        default=[],
+        metavar="ID:ITEMS[:STATUS]",
+        help="seed a job with that many generated items (status defaults to in_progress)",
+    )
+    parser.add_argument("--max-limit", type=int, default=1000)
+    args = parser.parse_args()
+    simulator = PleoSimulator(max_limit=args.max_limit)
+    for spec in args.job:
+        job_id, items, *status = spec.split(":")
+        simulator.add_job(
+            SimJob(
+                job_id, status=status[0] if status else "in_progress", generated_items=int(items)
+            )
+        )
+    with serve(simulator, args.host, args.port) as base_url:
+        print(f"Pleo simulator on {base_url} (API key 'sim-api-key', token 'sim-access-token')")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Serve a `PleoSimulator` over real HTTP/1.1 on loopback (keep-alive, like Pleo's edge).
+
+Besides the API it answers a small admin API, so a simulator started from the command line
+can be seeded and broken from another process:
+  POST /_sim/jobs                 {"id", "status"?, "generatedItems"?, "items"?, "pageSizes"?}
+  POST /_sim/jobs/{id}/faults     [{"kind": ..., "onRequests": [...], ...}, ...]
+  GET  /_sim/jobs/{id}/requests   {"count": n}
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from tooling.pleo_sim.app import PleoSimulator, SimRequest, SimResponse
+from tooling.pleo_sim.faults import Fault
+from tooling.pleo_sim.jobs import SimJob
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    simulator: PleoSimulator
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stalls
+    server: _Server
+
+    def do_GET(self) -> None:
+        if self.path.startswith("/_sim/"):
+            self._admin()
+            return
+        headers = {name.lower(): value for name, value in self.headers.items()}
+        response = self.server.simulator.handle(SimRequest("GET", self.path, headers))
+        if response.delay:
+            time.sleep(response.delay)
+        if response.action != "respond":
+            self._abort()
+            return
+        self._send(response)
+
+    def do_POST(self) -> None:
+        if self.path.startswith("/_sim/"):
+            self._admin()
+            return
+        self._send(SimResponse.error(404, f"no route for POST {self.path}"))
+
+    def _admin(self) -> None:
+        simulator = self.server.simulator
+        parts = [p for p in self.path.split("/") if p]
+        length = int(self.headers.get("Content-Length") or 0)
+        body: Any = json.loads(self.rfile.read(length)) if length else None
+        if self.command == "POST" and parts == ["_sim", "jobs"]:
+            job = SimJob(
+                id=body["id"],
+                status=body.get("status", "in_progress"),
+                generated_items=int(body.get("generatedItems", 0)),
+                items=list(body.get("items", [])),
+                page_sizes=body.get("pageSizes"),
+            )
+            simulator.add_job(job)
+            self._send(SimResponse.json(201, {"data": job.as_resource()}))
+        elif self.command == "POST" and len(parts) == 4 and parts[3] == "faults":
+            simulator.inject(parts[2], *(Fault.from_json(f) for f in body))
+            self._send(SimResponse.json(201, {"faults": len(body)}))
+        elif self.command == "GET" and len(parts) == 4 and parts[3] == "requests":
+            self._send(SimResponse.json(200, {"count": simulator.request_count(parts[2])}))
+        else:
+            self._send(SimResponse.error(404, f"no admin route {self.command} {self.path}"))
+
+    def _send(self, response: SimResponse) -> None:
+        self.send_response(response.status)
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        self.wfile.write(response.body)
+
+    def _abort(self) -> None:
+        """Close the connection with no answer (a dropped connection, or the end of a hang)."""
+        self.close_connection = True
+        with suppress(OSError):
+            self.connection.shutdown(socket.SHUT_RDWR)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def serve(simulator: PleoSimulator, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Run the simulator in a background thread; yields its base URL."""
+    server = _Server((host, port), _Handler)
+    server.simulator = simulator
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="pleo-sim", daemon=True
+    )
+    thread.start()
+    try:
+        yield f"http://{host}:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
