@@ -1,0 +1,29 @@
+# The two commands of the README: `make demo` and `make test`. Both build the venv when missing.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean
+
+$(STAMP): requirements-dev.txt layers/scope_core/requirements.txt
+	@test -x $(PY) || $$(tooling/find-python.sh) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $(STAMP)
+
+demo: $(STAMP)  ## the main job on the embedded defaults (simulator + moto)
+	$(PY) -m tooling.demo $(ARGS)
+
+test: $(STAMP)  ## the test suite (any non-zero pytest exit fails, "no tests" (5) included)
+	$(PY) -m pytest $(ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+bench: $(STAMP)
+	$(PY) -m benchmarks.bench_walk
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .aws-sam
