@@ -106,6 +106,13 @@ class TooManyPages(WalkIntegrityError):
     """The walk passed the configured maximum number of pages."""
 
 
+# --- AWS side ------------------------------------------------------------------------------
+
+
+class PublishFailed(ScopeError):
+    """SQS or the ledger kept refusing part of a batch; a retry resumes where it stopped."""
+
+
 # --- concurrency ----------------------------------------------------------------------------
 
 

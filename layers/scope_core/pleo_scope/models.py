@@ -31,6 +31,8 @@ class ItemPage:
     has_next_page: bool
     end_cursor: str | None
     total: int | None
+    raw: bytes = b""
+    """The response body as received, kept for the audit copy in S3."""
 
 
 def parse_job(body: object, job_id: str) -> ExportJob:
@@ -49,7 +51,7 @@ def parse_job(body: object, job_id: str) -> ExportJob:
     )
 
 
-def parse_page(body: object, job_id: str) -> ItemPage:
+def parse_page(body: object, job_id: str, raw: bytes = b"") -> ItemPage:
     data = _envelope(body, "data", job_id)
     pagination = _envelope(body, "pagination", job_id)
     if not isinstance(data, list):
@@ -70,6 +72,7 @@ def parse_page(body: object, job_id: str) -> ItemPage:
         has_next_page=has_next,
         end_cursor=cursor if isinstance(cursor, str) else None,
         total=total if isinstance(total, int) else None,
+        raw=raw,
     )
 
 

@@ -112,7 +112,7 @@ class PleoClient:
             f"/v3/export-jobs/{job_id}",
             {},
             budget,
-            parse=lambda body: parse_job(body, job_id),
+            parse=lambda body, raw: parse_job(body, job_id),
             on_400=lambda: BadRequest(f"Pleo rejected the request for export job {job_id} (400)"),
             what=f"export job {job_id}",
         )
@@ -125,7 +125,7 @@ class PleoClient:
             f"/v3/export-jobs/{job_id}/items",
             params,
             budget,
-            parse=lambda body: parse_page(body, job_id),
+            parse=lambda body, raw: parse_page(body, job_id, raw),
             on_400=lambda: PageSizeRejected(
                 f"Pleo rejected the items request of export job {job_id} (400):"
                 f" check PLEO_PAGE_SIZE={self.settings.page_size} against the API maximum"
@@ -141,7 +141,7 @@ class PleoClient:
         params: dict[str, str | int],
         budget: Budget,
         *,
-        parse: Callable[[object], T],
+        parse: Callable[[object, bytes], T],
         on_400: Callable[[], Exception],
         what: str,
     ) -> T:
@@ -162,7 +162,7 @@ class PleoClient:
         path: str,
         params: dict[str, str | int],
         budget: Budget,
-        parse: Callable[[object], T],
+        parse: Callable[[object, bytes], T],
         on_400: Callable[[], Exception],
         what: str,
     ) -> T:
@@ -176,7 +176,7 @@ class PleoClient:
                 )
         status = response.status_code
         if status == 200:
-            return parse(_json_body(response, what))
+            return parse(_json_body(response, what), response.content)
         if status == 429:
             self.stats.throttles += 1
             wait = parse_retry_after(response.headers.get("Retry-After"), self._clock.now())

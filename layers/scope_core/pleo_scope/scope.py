@@ -56,13 +56,15 @@ class Scope:
         return iter_entries(self.jsonl)
 
 
-def iter_entries(jsonl: bytes) -> Iterator[ScopeEntry]:
+def iter_entries(jsonl: bytes, start: int = 0) -> Iterator[ScopeEntry]:
+    """Entries from position `start` on; the lines before it are skipped unparsed."""
     # JSON escapes \n inside strings, so every raw b"\n" ends a line.
-    start, position = 0, 0
-    while (end := jsonl.find(b"\n", start)) != -1:
-        item = json.loads(jsonl[start:end])
-        yield ScopeEntry(position, item["accountingEntryId"], item["status"])
-        start, position = end + 1, position + 1
+    offset, position = 0, 0
+    while (end := jsonl.find(b"\n", offset)) != -1:
+        if position >= start:
+            item = json.loads(jsonl[offset:end])
+            yield ScopeEntry(position, item["accountingEntryId"], item["status"])
+        offset, position = end + 1, position + 1
 
 
 class ScopeBuilder:

@@ -1,0 +1,89 @@
+"""ScopeJob: turn one claimed Pleo export job into its processing scope.
+
+Thin by design: parse the event, then call the core (`pleo_scope`, in the layer). Utilities
+and clients are built once per container, at import.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from pleo_scope import wiring
+from pleo_scope.clock import Budget
+from pleo_scope.events import parse_event
+from pleo_scope.service import InvocationStats
+from pleo_scope.settings import Settings
+
+SERVICE = "pleo-export-scope"
+logger = Logger(service=SERVICE)
+copy_config_to_registered_loggers(source_logger=logger, include={"pleo_scope"})
+metrics = Metrics(namespace="PleoExportScope", service=SERVICE)
+tracer = Tracer(service=SERVICE)
+
+settings = Settings.from_env()
+app = wiring.build(settings)
+idempotency = IdempotencyConfig(
+    event_key_jmespath="jobId",
+    expires_after_seconds=settings.idempotency_ttl_seconds,
+    raise_on_no_idempotency_key=True,
+)
+persistence = DynamoDBPersistenceLayer(
+    table_name=settings.idempotency_table, boto3_client=app.dynamodb
+)
+
+
+@idempotent_function(
+    data_keyword_argument="trigger", config=idempotency, persistence_store=persistence
+)
+def scope_claimed_job(trigger: dict[str, str], budget: Budget, owner: str) -> dict[str, Any]:
+    """A trigger from outside Step Functions: within the idempotency window, a repeat of it
+    returns this stored result without calling Pleo."""
+    return run(trigger["jobId"], budget, owner, None)
+
+
+@tracer.capture_method
+def run(job_id: str, budget: Budget, owner: str, continuing_run: int | None) -> dict[str, Any]:
+    result, stats = app.service.run(job_id, budget, owner, continuing_run)
+    record_metrics(result, stats)
+    logger.info("scope step finished", extra={"result": result})
+    return result
+
+
+@logger.inject_lambda_context(log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = parse_event(event)
+    logger.set_correlation_id(request.job_id)
+    logger.append_keys(jobId=request.job_id)
+    tracer.put_annotation("jobId", request.job_id)
+    idempotency.register_lambda_context(context)
+    budget = Budget.from_remaining(app.service.clock, context.get_remaining_time_in_millis() / 1e3)
+    owner = context.aws_request_id
+    if request.from_step_functions:
+        return run(request.job_id, budget, owner, request.run_id)
+    return scope_claimed_job(trigger={"jobId": request.job_id}, budget=budget, owner=owner)
+
+
+def record_metrics(result: dict[str, Any], stats: InvocationStats) -> None:
+    metrics.add_metric("PagesFetched", MetricUnit.Count, stats.pages_fetched)
+    metrics.add_metric("ItemsSeen", MetricUnit.Count, stats.items_seen)
+    metrics.add_metric("ItemsEnqueued", MetricUnit.Count, stats.items_enqueued)
+    metrics.add_metric("PleoRetries", MetricUnit.Count, stats.pleo_retries)
+    metrics.add_metric("PleoThrottles", MetricUnit.Count, stats.pleo_throttles)
+    metrics.add_metric("Duration", MetricUnit.Milliseconds, stats.seconds * 1e3)
+    if result["done"]:
+        metrics.add_metric("ItemsInScope", MetricUnit.Count, result["itemsInScope"])
+        metrics.add_metric("JobsScoped", MetricUnit.Count, 1)
+    else:
+        metrics.add_metric("HandOvers", MetricUnit.Count, 1)

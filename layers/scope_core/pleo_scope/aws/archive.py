@@ -1,0 +1,76 @@
+"""S3: raw pages as they arrive, then scope.jsonl and its manifest once the walk is done."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from itertools import batched
+from typing import TYPE_CHECKING
+
+from pleo_scope.models import JsonObject, parse_page
+from pleo_scope.ports import ScopeLocation
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+READ_WINDOW = 32  # pages fetched in parallel when the scope is rebuilt
+
+
+def job_prefix(job_id: str) -> str:
+    return f"export-jobs/{job_id}/"
+
+
+def page_key(job_id: str, run_id: int, number: int) -> str:
+    return f"{job_prefix(job_id)}pages/run-{run_id:06d}/page-{number:07d}.json"
+
+
+class S3ScopeArchive:
+    def __init__(self, client: S3Client, bucket: str) -> None:
+        self._client = client
+        self._bucket = bucket
+
+    def put_page(self, job_id: str, run_id: int, number: int, raw: bytes) -> None:
+        self._client.put_object(
+            Bucket=self._bucket,
+            Key=page_key(job_id, run_id, number),
+            Body=raw,
+            ContentType="application/json",
+        )
+
+    def read_pages(self, job_id: str, run_id: int, count: int) -> Iterator[list[JsonObject]]:
+        def fetch(number: int) -> list[JsonObject]:
+            body = self._get(page_key(job_id, run_id, number))
+            return parse_page(json.loads(body), job_id).items
+
+        # A bounded window keeps memory flat; map() keeps page order.
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            for window in batched(range(1, count + 1), READ_WINDOW):
+                yield from pool.map(fetch, window)
+
+    def put_scope(self, job_id: str, jsonl: bytes, manifest: bytes) -> ScopeLocation:
+        location = self.location(job_id)
+        self._client.put_object(
+            Bucket=self._bucket,
+            Key=location.key,
+            Body=jsonl,
+            ContentType="application/x-ndjson; charset=utf-8",
+        )
+        # The manifest goes last: its presence means scope.jsonl is complete.
+        self._client.put_object(
+            Bucket=self._bucket,
+            Key=location.manifest_key,
+            Body=manifest,
+            ContentType="application/json; charset=utf-8",
+        )
+        return location
+
+    def get_scope(self, job_id: str) -> bytes:
+        return self._get(self.location(job_id).key)
+
+    def location(self, job_id: str) -> ScopeLocation:
+        prefix = job_prefix(job_id)
+        return ScopeLocation(self._bucket, f"{prefix}scope.jsonl", f"{prefix}scope.json")
+
+    def _get(self, key: str) -> bytes:
+        return self._client.get_object(Bucket=self._bucket, Key=key)["Body"].read()

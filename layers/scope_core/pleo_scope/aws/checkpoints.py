@@ -1,0 +1,227 @@
+"""Walk checkpoints and the job lease in DynamoDB, with conditional writes only: two
+invocations can never both advance one job."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from pleo_scope.aws.keys import CURSOR_SK, WALK_SK, cursor_pk, walk_pk
+from pleo_scope.clock import Clock
+from pleo_scope.errors import WalkInProgress
+from pleo_scope.ports import WalkState
+from pleo_scope.scope import iso_utc
+from pleo_scope.walk import WalkPosition
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+
+RETENTION_SECONDS = 90 * 24 * 3600
+
+# The WalkState fields `update` may change, and their attribute names.
+_ATTRIBUTE_OF = {
+    "phase": "phase",
+    "items_published": "itemsPublished",
+    "items_in_scope": "itemsInScope",
+    "scope_sha256": "scopeSha256",
+}
+
+
+class DynamoCheckpointStore:
+    def __init__(self, client: DynamoDBClient, table: str, clock: Clock) -> None:
+        self._client = client
+        self._table = table
+        self._clock = clock
+
+    def begin(
+        self, job_id: str, owner: str, lease_seconds: float, continuing_run: int | None
+    ) -> WalkState:
+        now = self._clock.now().timestamp()
+        try:
+            reply = self._client.update_item(
+                TableName=self._table,
+                Key=_walk_key(job_id),
+                UpdateExpression="SET leaseOwner = :owner, leaseExpiresAt = :until",
+                ConditionExpression=(
+                    "attribute_not_exists(pk) OR leaseExpiresAt < :now OR leaseOwner = :owner"
+                ),
+                ExpressionAttributeValues={
+                    ":owner": {"S": owner},
+                    ":until": {"N": str(int(now + lease_seconds) + 1)},
+                    ":now": {"N": str(int(now))},
+                },
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as error:
+            if _conditional_failed(error):
+                raise WalkInProgress(
+                    f"export job {job_id} is held by another invocation; try again later"
+                ) from None
+            raise
+        item = reply["Attributes"]
+        if "runId" not in item or (item["phase"]["S"] == "published" and continuing_run is None):
+            return self._start_run(job_id, owner, int(item.get("runId", {"N": "0"})["N"]) + 1)
+        return _state(job_id, owner, item)
+
+    def _start_run(self, job_id: str, owner: str, run_id: int) -> WalkState:
+        reply = self._client.update_item(
+            TableName=self._table,
+            Key=_walk_key(job_id),
+            UpdateExpression=(
+                "SET runId = :run, phase = :walking, pagesFetched = :zero, itemsPublished = :zero,"
+                " startedAt = :started, expiresAt = :expires"
+                " REMOVE #after, itemsInScope, scopeSha256"
+            ),
+            ConditionExpression="leaseOwner = :owner",
+            ExpressionAttributeNames={"#after": "after"},
+            ExpressionAttributeValues={
+                ":run": {"N": str(run_id)},
+                ":walking": {"S": "walking"},
+                ":zero": {"N": "0"},
+                ":started": {"S": iso_utc(self._clock.now())},
+                ":expires": {"N": str(self._expires_at())},
+                ":owner": {"S": owner},
+            },
+            ReturnValues="ALL_NEW",
+        )
+        return _state(job_id, owner, reply["Attributes"])
+
+    def advance(self, state: WalkState, position: WalkPosition) -> WalkState:
+        values: dict[str, AttributeValueTypeDef] = {
+            ":owner": {"S": state.owner},
+            ":expected": {"N": str(state.pages_fetched)},
+            ":pages": {"N": str(position.pages_fetched)},
+        }
+        if position.after is None:
+            expression = "SET pagesFetched = :pages REMOVE #after"
+        else:
+            expression = "SET pagesFetched = :pages, #after = :after"
+            values[":after"] = {"S": position.after}
+        self._conditional_update(
+            state,
+            UpdateExpression=expression,
+            ConditionExpression="leaseOwner = :owner AND pagesFetched = :expected",
+            ExpressionAttributeNames={"#after": "after"},
+            ExpressionAttributeValues=values,
+        )
+        return state.but(after=position.after, pages_fetched=position.pages_fetched)
+
+    def update(self, state: WalkState, **changes: Any) -> WalkState:
+        attributes = {_ATTRIBUTE_OF[name]: value for name, value in changes.items()}
+        self._conditional_update(
+            state,
+            UpdateExpression="SET " + ", ".join(f"#{a} = :{a}" for a in attributes),
+            ConditionExpression="leaseOwner = :owner",
+            ExpressionAttributeNames={f"#{a}": a for a in attributes},
+            ExpressionAttributeValues={
+                ":owner": {"S": state.owner},
+                **{f":{a}": _attribute(value) for a, value in attributes.items()},
+            },
+        )
+        return state.but(**changes)
+
+    def release(self, state: WalkState) -> None:
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=_walk_key(state.job_id),
+                UpdateExpression="SET leaseExpiresAt = :zero",
+                ConditionExpression="leaseOwner = :owner",
+                ExpressionAttributeValues={":zero": {"N": "0"}, ":owner": {"S": state.owner}},
+            )
+        except ClientError as error:
+            if not _conditional_failed(error):  # someone else holds it now: nothing to release
+                raise
+
+    def cursors(self, state: WalkState) -> DynamoCursorRegistry:
+        return DynamoCursorRegistry(self._client, self._table, state, self._expires_at())
+
+    def load(self, job_id: str) -> dict[str, Any] | None:
+        """The raw walk record (for tools and tests)."""
+        reply = self._client.get_item(
+            TableName=self._table, Key=_walk_key(job_id), ConsistentRead=True
+        )
+        item = reply.get("Item")
+        return {k: next(iter(v.values())) for k, v in item.items()} if item else None
+
+    def _conditional_update(self, state: WalkState, **request: Any) -> None:
+        try:
+            self._client.update_item(TableName=self._table, Key=_walk_key(state.job_id), **request)
+        except ClientError as error:
+            if _conditional_failed(error):
+                raise WalkInProgress(
+                    f"export job {state.job_id}: the checkpoint moved under this invocation"
+                    " (its lease expired and another invocation took over)"
+                ) from None
+            raise
+
+    def _expires_at(self) -> int:
+        return int(self._clock.now().timestamp()) + RETENTION_SECONDS
+
+
+class DynamoCursorRegistry:
+    """One record per followed cursor and run: the loop guard holds across invocations."""
+
+    def __init__(self, client: DynamoDBClient, table: str, state: WalkState, expires: int) -> None:
+        self._client = client
+        self._table = table
+        self._state = state
+        self._expires = expires
+
+    def record(self, cursor: str, page_number: int) -> bool:
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={
+                    "pk": {"S": cursor_pk(self._state.job_id, self._state.run_id, cursor)},
+                    "sk": {"S": CURSOR_SK},
+                    "page": {"N": str(page_number)},
+                    "expiresAt": {"N": str(self._expires)},
+                },
+                ConditionExpression="attribute_not_exists(pk) OR page = :page",
+                ExpressionAttributeValues={":page": {"N": str(page_number)}},
+            )
+        except ClientError as error:
+            if _conditional_failed(error):
+                return False
+            raise
+        return True
+
+
+def _walk_key(job_id: str) -> dict[str, AttributeValueTypeDef]:
+    return {"pk": {"S": walk_pk(job_id)}, "sk": {"S": WALK_SK}}
+
+
+def _attribute(value: object) -> AttributeValueTypeDef:
+    if value is None:
+        return {"NULL": True}
+    if isinstance(value, int):
+        return {"N": str(value)}
+    return {"S": str(value)}
+
+
+def _state(job_id: str, owner: str, item: dict[str, Any]) -> WalkState:
+    def number(name: str) -> int | None:
+        return int(item[name]["N"]) if "N" in item.get(name, {}) else None
+
+    def text(name: str) -> str | None:
+        return str(item[name]["S"]) if "S" in item.get(name, {}) else None
+
+    return WalkState(
+        job_id=job_id,
+        run_id=number("runId") or 0,
+        phase=item["phase"]["S"],
+        after=text("after"),
+        pages_fetched=number("pagesFetched") or 0,
+        items_published=number("itemsPublished") or 0,
+        started_at=text("startedAt") or "",
+        owner=owner,
+        items_in_scope=number("itemsInScope"),
+        scope_sha256=text("scopeSha256"),
+    )
+
+
+def _conditional_failed(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"

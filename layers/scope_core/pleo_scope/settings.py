@@ -1,0 +1,87 @@
+"""Configuration from environment variables (set by template.yaml in AWS, by the local stack
+locally). A missing or malformed variable is a `ConfigurationError` that names it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from pleo_scope.errors import ConfigurationError
+from pleo_scope.pleo_client import ClientSettings, RetryPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    pleo: ClientSettings
+    secret_arn: str
+    scope_table: str
+    idempotency_table: str
+    bucket: str
+    queue_url: str
+    state_machine_arn: str
+    max_pages: int
+    safety_margin_seconds: float
+    secret_max_age_seconds: int
+    idempotency_ttl_seconds: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        reader = _Reader(env)
+        return cls(
+            pleo=ClientSettings(
+                base_url=reader.text("PLEO_API_BASE_URL"),
+                page_size=reader.integer("PLEO_PAGE_SIZE", 100),
+                connect_timeout=reader.number("PLEO_CONNECT_TIMEOUT_SECONDS", 3.0),
+                read_timeout=reader.number("PLEO_READ_TIMEOUT_SECONDS", 10.0),
+                retry=RetryPolicy(
+                    max_attempts=reader.integer("PLEO_MAX_ATTEMPTS", 5),
+                    max_retry_after=reader.number("PLEO_MAX_RETRY_AFTER_SECONDS", 60.0),
+                ),
+            ),
+            secret_arn=reader.text("PLEO_API_SECRET_ARN"),
+            scope_table=reader.text("SCOPE_TABLE_NAME"),
+            idempotency_table=reader.text("IDEMPOTENCY_TABLE_NAME"),
+            bucket=reader.text("SCOPE_BUCKET_NAME"),
+            queue_url=reader.text("SCOPE_QUEUE_URL"),
+            state_machine_arn=reader.text("STATE_MACHINE_ARN"),
+            max_pages=reader.integer("PLEO_MAX_PAGES", 100_000),
+            safety_margin_seconds=reader.number("SAFETY_MARGIN_SECONDS", 20.0),
+            secret_max_age_seconds=reader.integer("SECRET_MAX_AGE_SECONDS", 300),
+            idempotency_ttl_seconds=reader.integer("IDEMPOTENCY_TTL_SECONDS", 3600),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Reader:
+    env: Mapping[str, str]
+
+    def text(self, name: str) -> str:
+        value = self.env.get(name, "").strip()
+        if not value:
+            raise ConfigurationError(f"environment variable {name} is not set")
+        return value
+
+    def integer(self, name: str, default: int) -> int:
+        raw = self.env.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigurationError(f"{name}={raw!r} is not an integer") from None
+        if value <= 0:
+            raise ConfigurationError(f"{name}={raw!r} must be positive")
+        return value
+
+    def number(self, name: str, default: float) -> float:
+        raw = self.env.get(name, "").strip()
+        if not raw:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigurationError(f"{name}={raw!r} is not a number") from None
+        if value < 0:
+            raise ConfigurationError(f"{name}={raw!r} must not be negative")
+        return value

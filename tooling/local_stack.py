@@ -1,0 +1,308 @@
+"""The embedded AWS: moto's server on loopback, with every resource created from what
+template.yaml declares (key schemas, TTL, FIFO and encryption flags, the state machine's ASL
+and its substitutions), and the function's environment resolved the way CloudFormation would.
+
+moto is configured to execute the ASL and to run Lambda without Docker; `route_lambda` sends
+the state machine's Lambda invocations to the project's handler, in this process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import httpx
+from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.server import ThreadedMotoServer
+
+from tooling.template import TEMPLATE, Template
+
+REGION = "eu-west-1"
+ACCOUNT = "123456789012"
+FUNCTION = "ScopeJobFunction"
+SQS_ATTRIBUTES = (
+    "FifoQueue",
+    "ContentBasedDeduplication",
+    "SqsManagedSseEnabled",
+    "VisibilityTimeout",
+    "MessageRetentionPeriod",
+    "RedrivePolicy",
+)
+LOCAL_ENV = {
+    "AWS_ACCESS_KEY_ID": "local",
+    "AWS_SECRET_ACCESS_KEY": "local",
+    "AWS_DEFAULT_REGION": REGION,
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_NAMESPACE": "PleoExportScope",
+}
+
+Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
+
+
+@dataclass
+class LocalStack:
+    endpoint: str
+    stack: str
+    physical: dict[str, str] = field(default_factory=dict)
+    """Logical id -> what `Ref` gives (table name, bucket name, queue URL, ARN)."""
+    function_env: dict[str, str] = field(default_factory=dict)
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for this stack (AWS_ENDPOINT_URL is also set while it runs)."""
+        return boto3.session.Session().client(
+            service,  # type: ignore[call-overload]  # any service name
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextmanager
+def local_stack(
+    pleo_base_url: str,
+    *,
+    secret_string: str = '{"apiKey": "sim-api-key"}',  # noqa: S107 - the simulator's key
+    stack: str = "pleo-export-scope-local",
+    overrides: dict[str, str] | None = None,
+) -> Iterator[LocalStack]:
+    """Start moto, create the template's resources, and set the function's environment in
+    os.environ (restored on exit)."""
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    saved = dict(os.environ)
+    # MOTO_PORT: moto's ASL interpreter calls Lambda through the server on this port.
+    os.environ.update(LOCAL_ENV, AWS_ENDPOINT_URL=endpoint, MOTO_PORT=str(port))
+    try:
+        httpx.post(
+            f"{endpoint}/moto-api/config",
+            json={
+                "lambda": {"use_docker": False},
+                "stepfunctions": {"execute_state_machine": True},
+            },
+        ).raise_for_status()
+        local = LocalStack(endpoint, stack)
+        _provision(local, Template.load(), pleo_base_url, secret_string)
+        os.environ.update(local.function_env, **(overrides or {}))
+        local.function_env.update(overrides or {})
+        yield local
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+        server.stop()
+
+
+def _provision(local: LocalStack, template: Template, pleo_url: str, secret: str) -> None:
+    secrets = local.client("secretsmanager")
+    secret_arn = secrets.create_secret(Name=f"{local.stack}/pleo-api", SecretString=secret)["ARN"]
+    parameters = {
+        name: str(spec.get("Default", "")) for name, spec in template.document["Parameters"].items()
+    }
+    parameters.update(PleoApiBaseUrl=pleo_url, PleoApiSecretArn=secret_arn)
+    resolve = _Resolver(local, parameters)
+    for logical_id in template.of_type("AWS::DynamoDB::Table"):
+        _create_table(local, logical_id, template.properties(logical_id))
+    for logical_id in template.of_type("AWS::S3::Bucket"):
+        _create_bucket(local, logical_id, template.properties(logical_id))
+    # Dead-letter queues first: the others' RedrivePolicy names them.
+    queues = sorted(
+        template.of_type("AWS::SQS::Queue"),
+        key=lambda q: "RedrivePolicy" in template.properties(q),
+    )
+    for logical_id in queues:
+        _create_queue(local, logical_id, template.properties(logical_id), resolve)
+    local.physical[FUNCTION] = f"{local.stack}-{FUNCTION}"
+    for logical_id in template.of_type("AWS::Serverless::StateMachine"):
+        _create_state_machine(local, logical_id, template.properties(logical_id), resolve)
+    local.function_env = {
+        name: resolve(value) for name, value in template.environment(FUNCTION).items()
+    }
+
+
+def _create_table(local: LocalStack, logical_id: str, props: dict[str, Any]) -> None:
+    dynamodb = local.client("dynamodb")
+    name = f"{local.stack}-{logical_id}"
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=props["KeySchema"],
+        AttributeDefinitions=props["AttributeDefinitions"],
+        BillingMode=props["BillingMode"],
+        SSESpecification={"Enabled": props["SSESpecification"]["SSEEnabled"]},
+    )
+    ttl = props["TimeToLiveSpecification"]
+    dynamodb.update_time_to_live(
+        TableName=name,
+        TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": ttl["Enabled"]},
+    )
+    local.physical[logical_id] = name
+
+
+def _create_bucket(local: LocalStack, logical_id: str, props: dict[str, Any]) -> None:
+    s3 = local.client("s3")
+    name = f"{local.stack}-{logical_id}".lower()
+    s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_bucket_encryption(
+        Bucket=name,
+        # CloudFormation and the S3 API spell these differently.
+        ServerSideEncryptionConfiguration={
+            "Rules": [
+                {
+                    "ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"],
+                    "BucketKeyEnabled": rule.get("BucketKeyEnabled", False),
+                }
+                for rule in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+            ]
+        },
+    )
+    s3.put_public_access_block(
+        Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"]
+    )
+    s3.put_bucket_versioning(
+        Bucket=name, VersioningConfiguration={"Status": props["VersioningConfiguration"]["Status"]}
+    )
+    local.physical[logical_id] = name
+
+
+def _create_queue(
+    local: LocalStack, logical_id: str, props: dict[str, Any], resolve: _Resolver
+) -> None:
+    sqs = local.client("sqs")
+    suffix = ".fifo" if props.get("FifoQueue") else ""
+    attributes = {}
+    for key in SQS_ATTRIBUTES:
+        if key in props:
+            value = props[key]
+            if key == "RedrivePolicy":
+                value = json.dumps({k: resolve(v) for k, v in value.items()})
+            attributes[key] = str(value).lower() if isinstance(value, bool) else str(value)
+    url = sqs.create_queue(QueueName=f"{local.stack}-{logical_id}{suffix}", Attributes=attributes)[
+        "QueueUrl"
+    ]
+    local.physical[logical_id] = url
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]
+    local.physical[f"{logical_id}.Arn"] = arn["QueueArn"]
+
+
+def _create_state_machine(
+    local: LocalStack, logical_id: str, props: dict[str, Any], resolve: _Resolver
+) -> None:
+    definition = (TEMPLATE.parent / props["DefinitionUri"]).read_text(encoding="utf-8")
+    for name, value in props.get("DefinitionSubstitutions", {}).items():
+        definition = definition.replace(f"${{{name}}}", str(resolve(value)))
+    name = resolve(props["Name"])
+    arn = local.client("stepfunctions").create_state_machine(
+        name=name,
+        definition=definition,
+        roleArn=f"arn:aws:iam::{ACCOUNT}:role/{local.stack}-state-machine",
+        type=props.get("Type", "STANDARD"),
+    )["stateMachineArn"]
+    local.physical[logical_id] = arn
+
+
+@dataclass
+class _Resolver:
+    """CloudFormation's Ref, GetAtt and Sub, for the values this template uses."""
+
+    local: LocalStack
+    parameters: dict[str, str]
+
+    def __call__(self, value: Any) -> str:
+        if isinstance(value, str | int | float):
+            return str(value)
+        if "Ref" in value:
+            return self._ref(value["Ref"])
+        if "Fn::GetAtt" in value:
+            logical_id, attribute = value["Fn::GetAtt"]
+            return self._get_att(logical_id, attribute)
+        if "Fn::Sub" in value:
+            return re.sub(r"\$\{([^}]+)\}", lambda m: self._sub(m.group(1)), value["Fn::Sub"])
+        raise ValueError(f"cannot resolve {value!r} locally")
+
+    def _ref(self, name: str) -> str:
+        pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws"}
+        pseudo["AWS::StackName"] = self.local.stack
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.parameters:
+            return self.parameters[name]
+        return self.local.physical[name]
+
+    def _get_att(self, logical_id: str, attribute: str) -> str:
+        if logical_id == FUNCTION and attribute == "Arn":
+            return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.local.physical[FUNCTION]}"
+        return self.local.physical[f"{logical_id}.{attribute}"]
+
+    def _sub(self, expression: str) -> str:
+        if "." in expression:
+            logical_id, attribute = expression.split(".", 1)
+            return self._get_att(logical_id, attribute)
+        return self._ref(expression)
+
+
+# -- Lambda in-process ------------------------------------------------------------------------
+
+
+@dataclass
+class LocalLambdaContext:
+    """What the handler reads of a LambdaContext."""
+
+    timeout_seconds: float
+    function_name: str = "ScopeJobFunction"
+    memory_limit_in_mb: int = 1769
+    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:ScopeJobFunction"
+    log_group_name: str = "/aws/lambda/ScopeJobFunction"
+    log_stream_name: str = "local"
+    started: float = field(default_factory=time.monotonic)
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.timeout_seconds - (time.monotonic() - self.started)) * 1000))
+
+
+@contextmanager
+def route_lambda(handler: Handler, timeout_seconds: float) -> Iterator[list[dict[str, Any]]]:
+    """Send moto's Lambda invocations (the state machine's tasks) to `handler` in this
+    process, each with a fresh context of `timeout_seconds`. Yields the invocation log."""
+    original = LambdaSimpleBackend.invoke
+    invocations: list[dict[str, Any]] = []
+
+    def invoke(
+        self: LambdaSimpleBackend,
+        function_name: str,
+        qualifier: str | None,
+        body: Any,
+        headers: Any,
+        response_headers: Any,
+    ) -> bytes:
+        event = json.loads(body or "{}")
+        try:
+            result = handler(event, LocalLambdaContext(timeout_seconds))
+            invocations.append({"event": event, "result": result})
+            return json.dumps(result).encode()
+        except Exception as error:  # what the Lambda runtime reports for an unhandled error
+            invocations.append({"event": event, "error": type(error).__name__})
+            response_headers["x-amz-function-error"] = "Unhandled"
+            payload = {"errorType": type(error).__name__, "errorMessage": str(error)}
+            return json.dumps(payload).encode()
+
+    LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
+    try:
+        yield invocations
+    finally:
+        LambdaSimpleBackend.invoke = original  # type: ignore[method-assign]
