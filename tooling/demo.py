@@ -1,0 +1,189 @@
+"""`make demo`: the whole flow on the embedded defaults.
+
+Starts the Pleo simulator and moto's server on loopback, creates the resources from
+template.yaml, seeds a claimed job, invokes the ScopeJob handler (which hands over to the
+real state machine when the job does not fit in one invocation), drains the queue like a
+downstream consumer, and prints where the scope went.
+
+    python -m tooling.demo [--items 2500] [--lambda-timeout 900] [--page-size 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import math
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT / "layers" / "scope_core"), str(ROOT / "functions" / "scope_job")]
+
+from tooling.local_stack import LocalLambdaContext, LocalStack, local_stack, route_lambda  # noqa: E402
+from tooling.pleo_sim import PleoSimulator, SimJob  # noqa: E402
+from tooling.pleo_sim.server import serve  # noqa: E402
+
+
+class ProgressBars:
+    """A StepObserver: one bar for the walk (pages), one for the publish (messages)."""
+
+    def __init__(self, walk: tqdm[Any]) -> None:
+        self.walk = walk
+        self.publish: tqdm[Any] | None = None
+
+    def on_step(self, step: str, job_id: str, number: int) -> None:
+        if step == "page_written":
+            self.walk.update(number - self.walk.n)
+        elif step == "scope_written":
+            self.walk.close()
+            self.publish = tqdm(total=number, unit="msg", desc="publish")
+        elif step == "batch_sent" and self.publish is not None:
+            self.publish.update(number + 1 - self.publish.n)
+
+    def close(self) -> None:
+        self.walk.close()
+        if self.publish is not None:
+            self.publish.close()
+
+
+class Consumer(threading.Thread):
+    """Drains the queue as a downstream step would, checking the FIFO order by position."""
+
+    def __init__(self, stack: LocalStack) -> None:
+        super().__init__(daemon=True, name="consumer")
+        self.sqs = stack.client("sqs")
+        self.url = stack.physical["ScopeQueue"]
+        self.positions: list[int] = []
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set() or self._receive():
+            self._receive()
+
+    def _receive(self) -> bool:
+        reply = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10)
+        messages = reply.get("Messages", [])
+        if not messages:
+            time.sleep(0.05)
+            return False
+        self.positions += [json.loads(m["Body"])["position"] for m in messages]
+        self.sqs.delete_message_batch(
+            QueueUrl=self.url,
+            Entries=[
+                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)
+            ],
+        )
+        return True
+
+
+def wait_for_execution(stack: LocalStack, arn: str) -> dict[str, Any]:
+    sfn = stack.client("stepfunctions")
+    while True:
+        execution: dict[str, Any] = sfn.describe_execution(executionArn=arn)
+        if execution["status"] != "RUNNING":
+            return execution
+        time.sleep(0.2)
+
+
+def latest_execution(stack: LocalStack) -> dict[str, Any]:
+    """Follow continue-as-new: the newest execution of the state machine."""
+    sfn = stack.client("stepfunctions")
+    machine = stack.physical["ScopeJobStateMachine"]
+    while True:
+        executions = sfn.list_executions(stateMachineArn=machine)["executions"]
+        newest = max(executions, key=lambda e: e["startDate"])
+        finished = wait_for_execution(stack, newest["executionArn"])
+        later = sfn.list_executions(stateMachineArn=machine)["executions"]
+        if len(later) == len(executions):
+            finished["executions"] = len(later)
+            return finished
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--items", type=int, default=2500, help="items in the seeded job")
+    parser.add_argument("--page-size", type=int, default=100)
+    parser.add_argument(
+        "--lambda-timeout",
+        type=float,
+        default=900,
+        help="seconds each invocation may run; small values make the job hand over to Step Functions",
+    )
+    args = parser.parse_args()
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    logging.getLogger("pleo_scope").setLevel(logging.WARNING)
+
+    job = SimJob(str(uuid.uuid4()), generated_items=args.items)
+    simulator = PleoSimulator()
+    simulator.add_job(job)
+    overrides = {
+        "PLEO_PAGE_SIZE": str(args.page_size),
+        # A short "Lambda" needs short worst cases, or no request ever fits in its budget.
+        "SAFETY_MARGIN_SECONDS": str(min(20.0, args.lambda_timeout / 10)),
+        "PLEO_CONNECT_TIMEOUT_SECONDS": str(min(3.0, args.lambda_timeout / 10)),
+        "PLEO_READ_TIMEOUT_SECONDS": str(min(10.0, args.lambda_timeout / 4)),
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+    }
+    started = time.perf_counter()
+    with serve(simulator) as pleo_url, local_stack(pleo_url, overrides=overrides) as stack:
+        print(f"Pleo simulator  {pleo_url}   (job {job.id}: {args.items:,} items, claimed)")
+        print(f"moto server     {stack.endpoint}   (resources from template.yaml)")
+        app = importlib.import_module("app")
+        consumer = Consumer(stack)
+        consumer.start()
+        pages = math.ceil(args.items / args.page_size) or 1
+        bars = ProgressBars(tqdm(total=pages, unit="page", desc="walk"))
+        with route_lambda(app.lambda_handler, args.lambda_timeout) as invocations:
+            app.app.service.observer = bars
+            result = app.lambda_handler({"jobId": job.id}, LocalLambdaContext(args.lambda_timeout))
+            execution = None
+            if not result["done"]:
+                bars.walk.set_description("walk (Step Functions)")
+                execution = latest_execution(stack)
+                if execution["status"] != "SUCCEEDED":
+                    sys.exit(f"state machine {execution['status']}: {execution.get('error')}")
+                result = json.loads(execution["output"])
+        bars.close()
+        consumer.stopping.set()
+        consumer.join(timeout=60)
+        manifest = json.loads(
+            stack.client("s3")
+            .get_object(Bucket=result["scope"]["bucket"], Key=result["scope"]["manifestKey"])[
+                "Body"
+            ]
+            .read()
+        )
+    in_order = consumer.positions == list(range(len(consumer.positions)))
+    print()
+    print(f"job             {job.id}")
+    print(f"pages fetched   {result['pagesFetched']:,}")
+    print(
+        f"items seen      {sum(manifest['seenCountsByStatus'].values()):,}  {manifest['seenCountsByStatus']}"
+    )
+    print(f"items in scope  {result['itemsInScope']:,}  {manifest['countsByStatus']}")
+    print(f"scope           s3://{result['scope']['bucket']}/{result['scope']['key']}")
+    print(f"manifest        s3://{result['scope']['bucket']}/{result['scope']['manifestKey']}")
+    print(f"sha256          {manifest['sha256']}")
+    print(f"messages queued {len(consumer.positions):,} (consumed in scope order: {in_order})")
+    if execution is not None:
+        print(
+            f"step functions  {len(invocations)} loop invocations, {execution['executions']} execution(s)"
+        )
+    print(f"elapsed         {time.perf_counter() - started:.1f} s")
+    if len(consumer.positions) != result["itemsInScope"] or not in_order:
+        sys.exit("the queue does not hold the scope exactly once, in order")
+
+
+if __name__ == "__main__":
+    main()
