@@ -117,7 +117,7 @@ def main() -> None:
         "--lambda-timeout",
         type=float,
         default=900,
-        help="seconds each invocation may run; small values make the job hand over to Step Functions",
+        help="seconds each invocation may run (small: the job goes on in Step Functions)",
     )
     args = parser.parse_args()
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
@@ -168,18 +168,16 @@ def main() -> None:
     print()
     print(f"job             {job.id}")
     print(f"pages fetched   {result['pagesFetched']:,}")
-    print(
-        f"items seen      {sum(manifest['seenCountsByStatus'].values()):,}  {manifest['seenCountsByStatus']}"
-    )
+    seen = manifest["seenCountsByStatus"]
+    print(f"items seen      {sum(seen.values()):,}  {seen}")
     print(f"items in scope  {result['itemsInScope']:,}  {manifest['countsByStatus']}")
     print(f"scope           s3://{result['scope']['bucket']}/{result['scope']['key']}")
     print(f"manifest        s3://{result['scope']['bucket']}/{result['scope']['manifestKey']}")
     print(f"sha256          {manifest['sha256']}")
     print(f"messages queued {len(consumer.positions):,} (consumed in scope order: {in_order})")
     if execution is not None:
-        print(
-            f"step functions  {len(invocations)} loop invocations, {execution['executions']} execution(s)"
-        )
+        loops, executions = len(invocations), execution["executions"]
+        print(f"step functions  {loops} loop invocations, {executions} execution(s)")
     print(f"elapsed         {time.perf_counter() - started:.1f} s")
     if len(consumer.positions) != result["itemsInScope"] or not in_order:
         sys.exit("the queue does not hold the scope exactly once, in order")
