@@ -27,6 +27,7 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "layers" / "scope_core"), str(ROOT / "functions" / "scope_job")]
 
+from tooling.executions import follow_walk  # noqa: E402
 from tooling.local_stack import LocalLambdaContext, LocalStack, local_stack, route_lambda  # noqa: E402
 from tooling.pleo_sim import PleoSimulator, SimJob  # noqa: E402
 from tooling.pleo_sim.server import serve  # noqa: E402
@@ -84,29 +85,6 @@ class Consumer(threading.Thread):
         return True
 
 
-def wait_for_execution(stack: LocalStack, arn: str) -> dict[str, Any]:
-    sfn = stack.client("stepfunctions")
-    while True:
-        execution: dict[str, Any] = sfn.describe_execution(executionArn=arn)
-        if execution["status"] != "RUNNING":
-            return execution
-        time.sleep(0.2)
-
-
-def latest_execution(stack: LocalStack) -> dict[str, Any]:
-    """Follow continue-as-new: the newest execution of the state machine."""
-    sfn = stack.client("stepfunctions")
-    machine = stack.physical["ScopeJobStateMachine"]
-    while True:
-        executions = sfn.list_executions(stateMachineArn=machine)["executions"]
-        newest = max(executions, key=lambda e: e["startDate"])
-        finished = wait_for_execution(stack, newest["executionArn"])
-        later = sfn.list_executions(stateMachineArn=machine)["executions"]
-        if len(later) == len(executions):
-            finished["executions"] = len(later)
-            return finished
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -147,13 +125,15 @@ def main() -> None:
         with route_lambda(app.lambda_handler, args.lambda_timeout) as invocations:
             app.app.service.observer = bars
             result = app.lambda_handler({"jobId": job.id}, LocalLambdaContext(args.lambda_timeout))
-            execution = None
+            execution, executions = None, 0
             if not result["done"]:
                 bars.walk.set_description("walk (Step Functions)")
-                execution = latest_execution(stack)
+                walk = follow_walk(stack, job.id)
+                execution = walk.final
                 if execution["status"] != "SUCCEEDED":
                     sys.exit(f"state machine {execution['status']}: {execution.get('error')}")
                 result = json.loads(execution["output"])
+                executions = len(walk.executions)
         bars.close()
         consumer.stopping.set()
         consumer.join(timeout=60)
@@ -176,8 +156,7 @@ def main() -> None:
     print(f"sha256          {manifest['sha256']}")
     print(f"messages queued {len(consumer.positions):,} (consumed in scope order: {in_order})")
     if execution is not None:
-        loops, executions = len(invocations), execution["executions"]
-        print(f"step functions  {loops} loop invocations, {executions} execution(s)")
+        print(f"step functions  {len(invocations)} loop invocations, {executions} execution(s)")
     print(f"elapsed         {time.perf_counter() - started:.1f} s")
     if len(consumer.positions) != result["itemsInScope"] or not in_order:
         sys.exit("the queue does not hold the scope exactly once, in order")

@@ -23,6 +23,9 @@ import boto3
 import httpx
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.server import ThreadedMotoServer
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+    state_task_service_sfn,
+)
 
 from tooling.template import TEMPLATE, Template
 
@@ -72,6 +75,32 @@ def free_port() -> int:
         return port
 
 
+def _let_moto_continue_as_new() -> None:
+    """moto 5.2 passes an optimised `states:startExecution` task's parameters to boto3 as the
+    ASL spells them (StateMachineArn, Name, Input), where boto3 wants stateMachineArn, name,
+    input, and the task fails. AWS accepts the ASL spelling, so the template keeps it and
+    the local stand-in is taught to convert."""
+    service = state_task_service_sfn.StateTaskServiceSfn
+    original = service._normalise_parameters
+    if getattr(original, "converts_case", False):
+        return
+
+    def normalise(
+        self: Any,
+        parameters: dict[str, Any],
+        boto_service_name: str | None = None,
+        service_action_name: str | None = None,
+    ) -> None:
+        original(self, parameters, boto_service_name, service_action_name)
+        if service_action_name is None and self._get_boto_service_action() == "start_execution":
+            for key in ("StateMachineArn", "Name", "Input"):
+                if key in parameters:
+                    parameters[key[0].lower() + key[1:]] = parameters.pop(key)
+
+    normalise.converts_case = True  # type: ignore[attr-defined]
+    service._normalise_parameters = normalise  # type: ignore[method-assign]
+
+
 @contextmanager
 def local_stack(
     pleo_base_url: str,
@@ -79,9 +108,12 @@ def local_stack(
     secret_string: str = '{"apiKey": "sim-api-key"}',  # noqa: S107 - the simulator's key
     stack: str = "pleo-export-scope-local",
     overrides: dict[str, str] | None = None,
+    substitutions: dict[str, str] | None = None,
 ) -> Iterator[LocalStack]:
     """Start moto, create the template's resources, and set the function's environment in
-    os.environ (restored on exit)."""
+    os.environ (restored on exit). `overrides` change that environment; `substitutions`
+    change the state machine's DefinitionSubstitutions (say, fewer iterations per execution)."""
+    _let_moto_continue_as_new()
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
@@ -98,7 +130,7 @@ def local_stack(
             },
         ).raise_for_status()
         local = LocalStack(endpoint, stack)
-        _provision(local, Template.load(), pleo_base_url, secret_string)
+        _provision(local, Template.load(), pleo_base_url, secret_string, substitutions or {})
         os.environ.update(local.function_env, **(overrides or {}))
         local.function_env.update(overrides or {})
         yield local
@@ -108,7 +140,13 @@ def local_stack(
         server.stop()
 
 
-def _provision(local: LocalStack, template: Template, pleo_url: str, secret: str) -> None:
+def _provision(
+    local: LocalStack,
+    template: Template,
+    pleo_url: str,
+    secret: str,
+    substitutions: dict[str, str],
+) -> None:
     secrets = local.client("secretsmanager")
     secret_arn = secrets.create_secret(Name=f"{local.stack}/pleo-api", SecretString=secret)["ARN"]
     parameters = {
@@ -129,7 +167,12 @@ def _provision(local: LocalStack, template: Template, pleo_url: str, secret: str
         _create_queue(local, logical_id, template.properties(logical_id), resolve)
     local.physical[FUNCTION] = f"{local.stack}-{FUNCTION}"
     for logical_id in template.of_type("AWS::Serverless::StateMachine"):
-        _create_state_machine(local, logical_id, template.properties(logical_id), resolve)
+        properties = template.properties(logical_id)
+        properties["DefinitionSubstitutions"] = {
+            **properties.get("DefinitionSubstitutions", {}),
+            **substitutions,
+        }
+        _create_state_machine(local, logical_id, properties, resolve)
     local.function_env = {
         name: resolve(value) for name, value in template.environment(FUNCTION).items()
     }

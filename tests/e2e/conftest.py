@@ -90,9 +90,22 @@ class Stack:
 def stack() -> Iterator[Stack]:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     simulator = PleoSimulator()
-    # Small pages: several pages per job while the queue stays shallow (moto's SQS slows
-    # down with depth).
-    with serve(simulator) as url, local_stack(url, overrides={"PLEO_PAGE_SIZE": "10"}) as aws:
+    overrides = {
+        # Small pages: several pages per job while the queue stays shallow (moto's SQS
+        # slows down with depth).
+        "PLEO_PAGE_SIZE": "10",
+        # Short worst cases, so that a "Lambda" of a few seconds still walks.
+        "PLEO_CONNECT_TIMEOUT_SECONDS": "0.5",
+        "PLEO_READ_TIMEOUT_SECONDS": "1",
+        "PLEO_MAX_RETRY_AFTER_SECONDS": "1",
+        "SAFETY_MARGIN_SECONDS": "0.3",
+    }
+    # Continue as a new execution every 2 iterations; retry transient errors after 1 s.
+    substitutions = {"MaxIterationsPerExecution": "2", "TransientRetryIntervalSeconds": "1"}
+    with (
+        serve(simulator) as url,
+        local_stack(url, overrides=overrides, substitutions=substitutions) as aws,
+    ):
         app = importlib.import_module("app")
         yield Stack(simulator, aws, app)
 

@@ -112,7 +112,7 @@ def test_a_trigger_after_the_idempotency_window_rewalks_without_enqueueing_twice
     first = stack.invoke({"jobId": job.id})
     first_messages = stack.drain_queue()
     # The window has passed; meanwhile Pleo appended items and finished one.
-    _forget_idempotency(stack)
+    forget_idempotency(stack)
     finished = json.loads(stack.s3_object(first["scope"]["key"]).splitlines()[0])
     job.status_overrides[finished["accountingEntryId"]] = "successful"
     new_item = {**finished, "accountingEntryId": "00000000-0000-4000-8000-00000000000a"}
@@ -127,7 +127,7 @@ def test_a_trigger_after_the_idempotency_window_rewalks_without_enqueueing_twice
     assert len(first_messages) == first["itemsInScope"]
 
 
-def _forget_idempotency(stack: Stack) -> None:
+def forget_idempotency(stack: Stack) -> None:
     """What the expiry of the idempotency records does: remove them."""
     table = stack.app.settings.idempotency_table
     dynamodb = stack.app.app.dynamodb

@@ -14,6 +14,17 @@ def execution_name(job_id: str, run_id: int, generation: int = 0) -> str:
     return f"scope-{job_id}-r{run_id}-g{generation}"  # at most 80 characters
 
 
+def loop_input(job_id: str, run_id: int, wait_seconds: int = 0) -> dict[str, Any]:
+    """The state machine's input: also what an operator starts to resume a stopped walk
+    (the walk itself resumes from the DynamoDB checkpoint)."""
+    return {
+        "jobId": job_id,
+        "continuation": {"runId": run_id},
+        "waitSeconds": wait_seconds,
+        "loop": {"iteration": 0, "generation": 0},
+    }
+
+
 class StepFunctionsHandOver:
     def __init__(self, client: SFNClient, state_machine_arn: str) -> None:
         self._client = client
@@ -21,12 +32,7 @@ class StepFunctionsHandOver:
 
     def start(self, job_id: str, run_id: int, loop_state: dict[str, Any]) -> str:
         name = execution_name(job_id, run_id)
-        execution_input = {
-            "jobId": job_id,
-            "continuation": loop_state["continuation"],
-            "waitSeconds": loop_state.get("waitSeconds", 0),
-            "loop": {"iteration": 0, "generation": 0},
-        }
+        execution_input = loop_input(job_id, run_id, loop_state.get("waitSeconds", 0))
         try:
             return self._client.start_execution(
                 stateMachineArn=self._state_machine_arn,

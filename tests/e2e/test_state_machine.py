@@ -1,0 +1,143 @@
+"""Large jobs: the real ASL (statemachine/) executed by moto, its Lambda tasks routed to the
+handler in this process, each "invocation" given a few seconds only."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from pleo_scope.aws.hand_over import loop_input
+from tests.e2e.conftest import Stack
+from tests.e2e.test_scope_job import assert_published_exactly_once, forget_idempotency
+from tooling.executions import WalkExecutions, follow_walk
+from tooling.local_stack import route_lambda
+from tooling.pleo_sim import Fault, SimJob
+
+INVOCATION_SECONDS = 2.5
+
+
+def slow_job(stack: Stack, items: int = 300) -> SimJob:
+    """30 pages of 100 ms each: a handful of pages per 2.5-second invocation."""
+    job = stack.new_job(items=items)
+    stack.simulator.inject(job.id, Fault("latency", seconds=0.1))
+    return job
+
+
+@contextmanager
+def routed(
+    stack: Stack, wrap: Callable[[Any], Any] | None = None
+) -> Iterator[list[dict[str, Any]]]:
+    handler = wrap(stack.app.lambda_handler) if wrap else stack.app.lambda_handler
+    with route_lambda(handler, INVOCATION_SECONDS) as invocations:
+        yield invocations
+
+
+def hand_over(stack: Stack, job: SimJob) -> WalkExecutions:
+    result = stack.invoke({"jobId": job.id}, timeout_seconds=INVOCATION_SECONDS)
+    assert result["done"] is False
+    assert result["handedOver"]["executionArn"].endswith(f"scope-{job.id}-r1-g0")
+    return follow_walk(stack.aws, job.id)
+
+
+def test_a_large_job_loops_continues_as_new_and_matches_one_invocation(stack: Stack) -> None:
+    job = slow_job(stack)
+    with routed(stack) as invocations:
+        walk = hand_over(stack, job)
+    assert walk.final["status"] == "SUCCEEDED", walk.final
+    output = json.loads(walk.final["output"])
+    assert output["done"] is True
+    assert output["pagesFetched"] == 30
+    assert len(invocations) >= 3
+    assert all("result" in i for i in invocations)  # no invocation failed
+    assert len(walk.executions) >= 2  # continued as new at least once
+    assert [e["name"] for e in walk.executions][:2] == [
+        f"scope-{job.id}-r1-g0",
+        f"scope-{job.id}-r1-g1",
+    ]
+    for invocation in invocations:  # loop state stays small: never items
+        assert len(json.dumps(invocation["event"])) < 300
+    via_step_functions = stack.s3_object(output["scope"]["key"])
+    assert via_step_functions == stack.expected_scope(job)
+    assert_published_exactly_once(stack, job.id, via_step_functions)
+
+    # The same job walked again in one uninterrupted invocation: the same bytes, and the
+    # ledger keeps every item off the queue.
+    forget_idempotency(stack)
+    stack.simulator.clear_faults(job.id)
+    single = stack.invoke({"jobId": job.id})
+    assert single["done"] is True
+    assert "handedOver" not in single
+    assert stack.s3_object(single["scope"]["key"]) == via_step_functions
+    assert stack.drain_queue() == []
+
+
+def test_a_killed_walk_restarted_resumes_from_the_checkpoint(stack: Stack) -> None:
+    job = slow_job(stack)
+    sfn = stack.aws.client("stepfunctions")
+
+    def killing(handler: Any) -> Any:
+        calls = {"n": 0}
+
+        def handle(event: dict[str, Any], context: Any) -> Any:
+            calls["n"] += 1
+            if calls["n"] == 2:  # the operator stops the execution mid-walk
+                for execution in sfn.list_executions(
+                    stateMachineArn=stack.aws.physical["ScopeJobStateMachine"],
+                    statusFilter="RUNNING",
+                )["executions"]:
+                    sfn.stop_execution(executionArn=execution["executionArn"], error="Killed")
+                raise RuntimeError("killed")
+            return handler(event, context)
+
+        return handle
+
+    with routed(stack, killing):
+        stopped = hand_over(stack, job)
+    assert stopped.final["status"] in ("ABORTED", "FAILED")
+    record = stack.walk_record(job.id)
+    assert record is not None
+    assert record["phase"] == "walking"
+    assert 0 < int(record["pagesFetched"]) < 30
+    assert not [k for k in stack.s3_keys(job.id) if k.endswith("scope.jsonl")]
+
+    with routed(stack) as invocations:
+        restart = sfn.start_execution(
+            stateMachineArn=stack.aws.physical["ScopeJobStateMachine"],
+            name=f"scope-{job.id}-r1-restart",
+            input=json.dumps(loop_input(job.id, 1)),
+        )
+        walk = follow_walk(stack.aws, job.id)
+    assert walk.final["status"] == "SUCCEEDED", walk.final
+    assert restart["executionArn"] in [e["executionArn"] for e in walk.executions]
+    first = invocations[0]["result"]
+    assert first["pagesFetched"] > int(record["pagesFetched"])  # resumed, not restarted
+    assert_published_exactly_once(stack, job.id, stack.expected_scope(job))
+
+
+def test_throttling_and_5xx_during_the_loop(stack: Stack) -> None:
+    job = slow_job(stack)
+
+    # From the 12th request on (inside the loop): 5 x 503 in a row, whose back-off does not
+    # fit a 2.5 s invocation and becomes a continuation with waitSeconds (a Wait state); a
+    # 429 asking for more than the cap; two 500s; a 429 with Retry-After: 0.
+    def later(start: int) -> frozenset[int]:
+        return frozenset(range(start, 200))
+
+    stack.simulator.inject(
+        job.id,
+        Fault("status", later(12), status=503, times=5),
+        Fault("status", later(24), status=429, retry_after="2", times=1),
+        Fault("status", later(30), status=500, times=2),
+        Fault("status", later(36), status=429, retry_after="0", times=1),
+    )
+    with routed(stack) as invocations:
+        walk = hand_over(stack, job)
+    assert walk.final["status"] == "SUCCEEDED", walk.final
+    answered = [r.status for r in stack.simulator.log if r.job_id == job.id]
+    assert (answered.count(503), answered.count(500), answered.count(429)) == (5, 2, 2)
+    waits = [i["result"].get("waitSeconds", 0) for i in invocations if "result" in i]
+    assert max(waits) >= 1
+    assert len(answered) <= 30 + 1 + 9 + len(invocations)  # pages + job check + faults + checks
+    assert_published_exactly_once(stack, job.id, stack.expected_scope(job))
