@@ -28,7 +28,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "layers" / "scope_core"), str(ROOT / "functions" / "scope_job")]
 
 from tooling.executions import follow_walk  # noqa: E402
-from tooling.local_stack import LocalLambdaContext, LocalStack, local_stack, route_lambda  # noqa: E402
+from tooling.local_stack import (  # noqa: E402
+    LocalLambdaContext,
+    LocalStack,
+    local_stack,
+    route_lambda,
+    short_invocation_settings,
+)
 from tooling.pleo_sim import PleoSimulator, SimJob  # noqa: E402
 from tooling.pleo_sim.server import serve  # noqa: E402
 
@@ -106,10 +112,7 @@ def main() -> None:
     simulator.add_job(job)
     overrides = {
         "PLEO_PAGE_SIZE": str(args.page_size),
-        # A short "Lambda" needs short worst cases, or no request ever fits in its budget.
-        "SAFETY_MARGIN_SECONDS": str(min(20.0, args.lambda_timeout / 10)),
-        "PLEO_CONNECT_TIMEOUT_SECONDS": str(min(3.0, args.lambda_timeout / 10)),
-        "PLEO_READ_TIMEOUT_SECONDS": str(min(10.0, args.lambda_timeout / 4)),
+        **short_invocation_settings(args.lambda_timeout),
         "POWERTOOLS_LOG_LEVEL": "WARNING",
         "POWERTOOLS_METRICS_DISABLED": "true",
     }

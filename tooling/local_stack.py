@@ -68,6 +68,16 @@ class LocalStack:
         )
 
 
+def short_invocation_settings(seconds: float) -> dict[str, str]:
+    """Settings for an invocation of `seconds`: short worst cases, or no request would ever
+    fit in its budget (the client starts none it could not finish)."""
+    return {
+        "SAFETY_MARGIN_SECONDS": str(min(20.0, seconds / 10)),
+        "PLEO_CONNECT_TIMEOUT_SECONDS": str(min(3.0, seconds / 10)),
+        "PLEO_READ_TIMEOUT_SECONDS": str(min(10.0, seconds / 4)),
+    }
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -109,15 +119,21 @@ def local_stack(
     stack: str = "pleo-export-scope-local",
     overrides: dict[str, str] | None = None,
     substitutions: dict[str, str] | None = None,
+    endpoint: str | None = None,
 ) -> Iterator[LocalStack]:
     """Start moto, create the template's resources, and set the function's environment in
     os.environ (restored on exit). `overrides` change that environment; `substitutions`
-    change the state machine's DefinitionSubstitutions (say, fewer iterations per execution)."""
+    change the state machine's DefinitionSubstitutions (say, fewer iterations per execution).
+    With `endpoint`, a moto server already running there is used (benchmarks run it in a
+    process of its own, so that the function's process holds only the function)."""
     _let_moto_continue_as_new()
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{port}"
+    server: ThreadedMotoServer | None = None
+    if endpoint is None:
+        port = free_port()
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        endpoint = f"http://127.0.0.1:{port}"
+    port = int(endpoint.rsplit(":", 1)[1])
     saved = dict(os.environ)
     # MOTO_PORT: moto's ASL interpreter calls Lambda through the server on this port.
     os.environ.update(LOCAL_ENV, AWS_ENDPOINT_URL=endpoint, MOTO_PORT=str(port))
@@ -137,7 +153,8 @@ def local_stack(
     finally:
         os.environ.clear()
         os.environ.update(saved)
-        server.stop()
+        if server is not None:
+            server.stop()
 
 
 def _provision(

@@ -1,0 +1,190 @@
+"""End-to-end benchmark of one ScopeJob invocation on the local stack. Prints figures.
+
+A 10,000-item job (100 pages of 100): Pleo simulator and moto's server each in a process of
+their own, the handler in this one, a consumer thread draining the queue as downstream
+would (moto's SQS slows down with queue depth). Time is split by where it was spent:
+Pleo (HTTP), S3, SQS, DynamoDB (botocore's before/after-call hooks) and the rest (this
+code, scope building, serialisation). Then the handler module's import time in a fresh
+interpreter (cold-start proxy), against importing boto3 + httpx alone.
+
+    python -m benchmarks.bench_e2e [--items 10000] [--imports 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from benchmarks.processes import moto_process
+from benchmarks.simulator_process import simulator_process
+from pleo_scope.pleo_client import PleoClient
+from tooling.local_stack import LocalLambdaContext, LocalStack, local_stack
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class Timers:
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.calls: dict[str, int] = defaultdict(int)
+        self._started: dict[tuple[int, str], float] = {}
+
+    def start(self, label: str) -> None:
+        self._started[(threading.get_ident(), label)] = time.perf_counter()
+
+    def stop(self, label: str) -> None:
+        started = self._started.pop((threading.get_ident(), label), None)
+        if started is not None:
+            self.seconds[label] += time.perf_counter() - started
+            self.calls[label] += 1
+
+
+@contextmanager
+def timed_clients(timers: Timers) -> Iterator[None]:
+    """Every boto3 client made meanwhile reports its calls; so do the Pleo client's."""
+    original_client = boto3.session.Session.client
+    original_call = PleoClient._call
+
+    def client(self: Any, *args: Any, **kwargs: Any) -> Any:
+        made = original_client(self, *args, **kwargs)
+        label = made.meta.service_model.service_name
+        made.meta.events.register("before-call", lambda **_: timers.start(label))
+        made.meta.events.register("after-call", lambda **_: timers.stop(label))
+        return made
+
+    def call(self: PleoClient, *args: Any, **kwargs: Any) -> Any:
+        timers.start("pleo")
+        try:
+            return original_call(self, *args, **kwargs)
+        finally:
+            timers.stop("pleo")
+
+    boto3.session.Session.client = client  # type: ignore[method-assign]
+    PleoClient._call = call  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        boto3.session.Session.client = original_client  # type: ignore[method-assign]
+        PleoClient._call = original_call  # type: ignore[method-assign]
+
+
+def drain(stack: LocalStack, stop: threading.Event, counted: list[int]) -> Callable[[], None]:
+    sqs = stack.client("sqs")  # made before the timers: the consumer is not the function
+    url = stack.physical["ScopeQueue"]
+
+    def run() -> None:
+        while True:
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                if stop.is_set():
+                    return
+                time.sleep(0.02)
+                continue
+            counted[0] += len(messages)
+            sqs.delete_message_batch(
+                QueueUrl=url,
+                Entries=[
+                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]}
+                    for n, m in enumerate(messages)
+                ],
+            )
+
+    return run
+
+
+def bench_invocation(items: int) -> None:
+    job_id = str(uuid.uuid4())
+    logging.getLogger("pleo_scope").setLevel(logging.WARNING)
+    overrides = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
+    with (
+        simulator_process(f"{job_id}:{items}") as pleo_url,
+        moto_process() as endpoint,
+        local_stack(pleo_url, endpoint=endpoint, overrides=overrides) as stack,
+    ):
+        stop, counted = threading.Event(), [0]
+        consumer = threading.Thread(target=drain(stack, stop, counted), daemon=True)
+        consumer.start()
+        timers = Timers()
+        with timed_clients(timers):
+            app = importlib.import_module("app")
+            started = time.perf_counter()
+            result = app.lambda_handler({"jobId": job_id}, LocalLambdaContext(900))
+            total = time.perf_counter() - started
+        stop.set()
+        consumer.join(timeout=120)
+    assert result["done"], result
+    spent = dict(timers.seconds)
+    rest = total - sum(spent.values())
+    print(
+        f"one invocation, {items:,} items, {result['pagesFetched']} pages,"
+        f" {result['itemsInScope']:,} in scope, {counted[0]:,} messages consumed"
+    )
+    print(f"  total            {total:7.2f} s")
+    for label in ("pleo", "s3", "sqs", "dynamodb"):
+        print(
+            f"  {label:<16} {spent.get(label, 0.0):7.2f} s  ({timers.calls.get(label, 0):,} calls)"
+        )
+    print(f"  rest (this code) {rest:7.2f} s  ({rest / total:.1%} of the total)")
+
+
+def import_seconds(statement: str, env: dict[str, str]) -> float:
+    code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout
+    return float(out.strip().splitlines()[-1])
+
+
+def bench_imports(runs: int) -> None:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(
+            [str(ROOT / "layers" / "scope_core"), str(ROOT / "functions" / "scope_job"), str(ROOT)]
+        ),
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        "PLEO_API_BASE_URL": "http://127.0.0.1:9",
+        "PLEO_API_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:x",
+        "SCOPE_TABLE_NAME": "t",
+        "IDEMPOTENCY_TABLE_NAME": "i",
+        "SCOPE_BUCKET_NAME": "b",
+        "SCOPE_QUEUE_URL": "http://127.0.0.1:9/q.fifo",
+        "STATE_MACHINE_ARN": "arn:aws:states:eu-west-1:123456789012:stateMachine:s",
+    }
+    baseline = statistics.median(import_seconds("import boto3, httpx", env) for _ in range(runs))
+    handler = statistics.median(import_seconds("import app", env) for _ in range(runs))
+    print(f"import time, median of {runs} fresh interpreters (cold-start proxy):")
+    print(f"  import boto3, httpx (floor)  {baseline * 1e3:6.0f} ms")
+    print(f"  import app (the handler)     {handler * 1e3:6.0f} ms  ({handler / baseline:.2f}x)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--items", type=int, default=10_000)
+    parser.add_argument("--imports", type=int, default=5)
+    args = parser.parse_args()
+    sys.path[:0] = [str(ROOT / "layers" / "scope_core"), str(ROOT / "functions" / "scope_job")]
+    bench_imports(args.imports)
+    bench_invocation(args.items)
+
+
+if __name__ == "__main__":
+    main()

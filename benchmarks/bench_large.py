@@ -1,0 +1,158 @@
+"""Large jobs through the loop, 100,000 vs 1,000,000 items. Prints figures.
+
+The handler is driven through the state machine's loop protocol: each invocation gets a
+time budget (`--budget`, seconds), and while it answers `done: false` its continuation is
+passed back as the next input, as statemachine/scope_job.asl.json does. (moto runs the real
+ASL only in the handler's own process, which would put moto's memory in the function's peak
+RSS; the tests run the ASL itself.) Pleo simulator and moto each run in a process of their
+own; a consumer thread drains the queue as downstream would.
+
+Flat as the job grows must be: the largest loop-state payload and the largest DynamoDB
+item. The function's peak RSS grows with the scope only (the scope is built in memory).
+
+    python -m benchmarks.bench_large [--items 100000 1000000] [--budget 60]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import math
+import resource
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from benchmarks.bench_e2e import drain
+from benchmarks.processes import moto_process
+from benchmarks.simulator_process import simulator_process
+from pleo_scope.aws.keys import CURSOR_SK, LEDGER_SK, WALK_SK, walk_pk
+from tooling.local_stack import (
+    LocalLambdaContext,
+    LocalStack,
+    local_stack,
+    short_invocation_settings,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+ITERATIONS_PER_EXECUTION = 500  # statemachine/: MaxIterationsPerExecution in template.yaml
+
+
+def dynamodb_item_bytes(item: dict[str, dict[str, Any]]) -> int:
+    """DynamoDB's size rule: attribute names plus values (strings and numbers as text)."""
+    return sum(len(name) + len(str(next(iter(value.values())))) for name, value in item.items())
+
+
+def largest_items(stack: LocalStack, job_id: str) -> dict[str, int]:
+    """The largest record of each kind the table holds for the job."""
+    dynamodb = stack.client("dynamodb")
+    table = stack.physical["ScopeTable"]
+    largest = {WALK_SK: 0, CURSOR_SK: 0, LEDGER_SK: 0}
+    pages = dynamodb.get_paginator("scan").paginate(TableName=table)
+    for page in pages:
+        for item in page["Items"]:
+            kind = item["sk"]["S"]
+            if item["pk"]["S"].startswith(walk_pk(job_id)):
+                largest[kind] = max(largest[kind], dynamodb_item_bytes(item))
+    return largest
+
+
+def run(items: int, budget: float) -> dict[str, Any]:
+    job_id = str(uuid.uuid4())
+    overrides = {
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+        "POWERTOOLS_METRICS_DISABLED": "true",
+        **short_invocation_settings(budget),
+    }
+    with (
+        simulator_process(f"{job_id}:{items}") as pleo_url,
+        moto_process() as endpoint,
+        local_stack(pleo_url, endpoint=endpoint, overrides=overrides) as stack,
+    ):
+        stop, consumed = threading.Event(), [0]
+        consumer = threading.Thread(target=drain(stack, stop, consumed), daemon=True)
+        consumer.start()
+        app = importlib.import_module("app")
+        started = time.perf_counter()
+        event: dict[str, Any] = {"jobId": job_id}
+        largest_payload, iterations = 0, 0
+        while True:
+            result = app.lambda_handler(event, LocalLambdaContext(budget))
+            iterations += 1
+            # The ASL's state: loop state plus the step's output (never items).
+            state = {**event, "waitSeconds": 0, "loop": {"iteration": 499, "generation": 99}}
+            state["step"] = {"done": result["done"], "output": result}
+            largest_payload = max(largest_payload, len(json.dumps(state)))
+            if result["done"]:
+                break
+            event = {"jobId": job_id, "continuation": result["continuation"]}
+            if result.get("waitSeconds"):
+                time.sleep(result["waitSeconds"])
+            print(
+                f"\r  {items:,}: iteration {iterations}, {result['phase']},"
+                f" {result['pagesFetched']:,} pages, {result['itemsPublished']:,} published",
+                end="",
+                flush=True,
+            )
+        seconds = time.perf_counter() - started
+        stop.set()
+        consumer.join(timeout=600)
+        print()
+        return {
+            "items": items,
+            "seconds": seconds,
+            "iterations": iterations,
+            "executions": math.ceil(iterations / ITERATIONS_PER_EXECUTION),
+            "in_scope": result["itemsInScope"],
+            "consumed": consumed[0],
+            "largest_state": largest_payload,
+            "largest_items": largest_items(stack, job_id),
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        }
+
+
+def in_child(items: int, budget: float) -> dict[str, Any]:
+    command = [sys.executable, "-m", "benchmarks.bench_large", "--one", str(items)]
+    child = subprocess.run(
+        [*command, "--budget", str(budget)], capture_output=True, text=True, check=True
+    )
+    line = next(x for x in child.stdout.splitlines() if x.startswith("RESULT "))
+    row: dict[str, Any] = json.loads(line.removeprefix("RESULT "))
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--items", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--budget", type=float, default=60.0, help="seconds per invocation")
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    sys.path[:0] = [str(ROOT / "layers" / "scope_core"), str(ROOT / "functions" / "scope_job")]
+    logging.getLogger("pleo_scope").setLevel(logging.WARNING)
+    if args.one:  # one job size in this fresh process: a clean peak RSS
+        print("RESULT " + json.dumps(run(args.one, args.budget)))
+        return
+    rows = [in_child(items, args.budget) for items in sorted(args.items)]
+    print(f"\nloop of {args.budget:.0f}-second invocations, each job size in a fresh process:")
+    print("items      time     iter  exec  in scope  queued    state B  walk B  cursor B", end="")
+    print("  ledger B  peak RSS")
+    for r in rows:
+        sizes = r["largest_items"]
+        print(
+            f"{r['items']:<9,} {r['seconds']:7.0f} s {r['iterations']:5} {r['executions']:5}"
+            f" {r['in_scope']:9,} {r['consumed']:9,} {r['largest_state']:8}"
+            f" {sizes[WALK_SK]:7} {sizes[CURSOR_SK]:9} {sizes[LEDGER_SK]:9}"
+            f" {r['peak_rss_mib']:6.0f} MiB"
+        )
+
+
+if __name__ == "__main__":
+    main()
