@@ -70,9 +70,14 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     idempotency.register_lambda_context(context)
     budget = Budget.from_remaining(app.service.clock, context.get_remaining_time_in_millis() / 1e3)
     owner = context.aws_request_id
-    if request.from_step_functions:
-        return run(request.job_id, budget, owner, request.run_id)
-    return scope_claimed_job(trigger={"jobId": request.job_id}, budget=budget, owner=owner)
+    try:
+        if request.from_step_functions:
+            return run(request.job_id, budget, owner, request.run_id)
+        return scope_claimed_job(trigger={"jobId": request.job_id}, budget=budget, owner=owner)
+    except Exception as error:
+        metrics.add_metric("Failures", MetricUnit.Count, 1)
+        metrics.add_metadata("error", type(error).__name__)
+        raise
 
 
 def record_metrics(result: dict[str, Any], stats: InvocationStats) -> None:

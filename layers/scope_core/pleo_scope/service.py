@@ -121,10 +121,11 @@ class ScopeJobService:
             if builder is not None:
                 scope = builder.build()
         if state.phase == "walked":
-            scope = scope or self._rebuild(state)
+            if scope is None:
+                scope = self._rebuild(state)
             state = self._write_scope(state, scope)
         if state.phase == "scoped":
-            jsonl = scope.jsonl if scope else self.archive.get_scope(state.job_id)
+            jsonl = scope.jsonl if scope is not None else self.archive.get_scope(state.job_id)
             state, finished = self._publish(state, jsonl, budget, stats)
             if not finished:
                 return self._continuation(state, 0.0)
