@@ -205,23 +205,28 @@ class ScopeJobService:
             fresh = [e for e in chunk if e.accounting_entry_id not in sent_before]
             for batch in batched(fresh, SQS_BATCH):
                 messages = [self._message(state, entry) for entry in batch]
-                self._send(messages)
-                self.observer.on_step("batch_sent", state.job_id, messages[-1].position)
-                self.ledger.record(state.job_id, state.run_id, messages)
-                self.observer.on_step("ledger_written", state.job_id, messages[-1].position)
-                stats.items_enqueued += len(messages)
+                stats.items_enqueued += self._send_and_record(state, messages)
             state = self.checkpoints.update(state, items_published=chunk[-1].position + 1)
             slowest_chunk = max(slowest_chunk, clock.monotonic() - started)
         return state, True
 
-    def _send(self, messages: list[OutgoingMessage]) -> None:
-        pending = messages
+    def _send_and_record(self, state: WalkState, messages: list[OutgoingMessage]) -> int:
+        """Send a batch, retrying what SQS refused; whatever went through is recorded in the
+        ledger at once, even when the rest is finally given up on."""
+        pending, sent_count = messages, 0
         for _ in range(SEND_ATTEMPTS):
-            pending = self.queue.send_batch(pending)
+            refused = self.queue.send_batch(pending)
+            sent = [m for m in pending if m not in refused]
+            self.observer.on_step("batch_sent", state.job_id, pending[-1].position)
+            if sent:
+                self.ledger.record(state.job_id, state.run_id, sent)
+                self.observer.on_step("ledger_written", state.job_id, sent[-1].position)
+            sent_count += len(sent)
+            pending = refused
             if not pending:
-                return
+                return sent_count
         raise PublishFailed(
-            f"SQS refused {len(pending)} message(s) of export job {messages[0].group_id}"
+            f"SQS refused {len(pending)} message(s) of export job {state.job_id}"
             f" after {SEND_ATTEMPTS} attempts (positions {[m.position for m in pending]})"
         )
 

@@ -1,0 +1,128 @@
+"""In-memory implementations of the ports (pleo_scope.ports), for unit tests of the service.
+They keep the adapters' contracts: conditional checkpoint moves, ledger by (job, entry)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pleo_scope.errors import WalkInProgress
+from pleo_scope.models import JsonObject
+from pleo_scope.ports import OutgoingMessage, ScopeLocation, WalkState
+from pleo_scope.walk import InMemoryCursorRegistry, WalkPosition
+
+
+@dataclass
+class MemoryCheckpoints:
+    records: dict[str, WalkState] = field(default_factory=dict)
+    leases: dict[str, str] = field(default_factory=dict)
+    registries: dict[tuple[str, int], InMemoryCursorRegistry] = field(default_factory=dict)
+
+    def begin(
+        self, job_id: str, owner: str, lease_seconds: float, continuing_run: int | None
+    ) -> WalkState:
+        holder = self.leases.get(job_id)
+        if holder not in (None, owner):
+            raise WalkInProgress(f"export job {job_id} is held by {holder}")
+        self.leases[job_id] = owner
+        state = self.records.get(job_id)
+        if state is None or (state.phase == "published" and continuing_run is None):
+            run_id = state.run_id + 1 if state else 1
+            state = WalkState(job_id, run_id, "walking", None, 0, 0, "2026-11-23T12:00:00Z", owner)
+        self.records[job_id] = state = state.but(owner=owner)
+        return state
+
+    def advance(self, state: WalkState, position: WalkPosition) -> WalkState:
+        current = self.records[state.job_id]
+        if self.leases.get(state.job_id) != state.owner or (
+            current.pages_fetched != state.pages_fetched
+        ):
+            raise WalkInProgress("the checkpoint moved")
+        return self._store(state.but(after=position.after, pages_fetched=position.pages_fetched))
+
+    def update(self, state: WalkState, **changes: Any) -> WalkState:
+        if self.leases.get(state.job_id) != state.owner:
+            raise WalkInProgress("lease lost")
+        return self._store(state.but(**changes))
+
+    def release(self, state: WalkState) -> None:
+        if self.leases.get(state.job_id) == state.owner:
+            del self.leases[state.job_id]
+
+    def cursors(self, state: WalkState) -> InMemoryCursorRegistry:
+        return self.registries.setdefault((state.job_id, state.run_id), InMemoryCursorRegistry())
+
+    def _store(self, state: WalkState) -> WalkState:
+        self.records[state.job_id] = state
+        return state
+
+
+@dataclass
+class MemoryArchive:
+    objects: dict[str, bytes] = field(default_factory=dict)
+    bucket: str = "memory"
+
+    def put_page(self, job_id: str, run_id: int, number: int, raw: bytes) -> None:
+        self.objects[f"{job_id}/pages/{run_id}/{number}"] = raw
+
+    def read_pages(self, job_id: str, run_id: int, count: int) -> Iterator[list[JsonObject]]:
+        for number in range(1, count + 1):
+            yield json.loads(self.objects[f"{job_id}/pages/{run_id}/{number}"])["data"]
+
+    def put_scope(self, job_id: str, jsonl: bytes, manifest: bytes) -> ScopeLocation:
+        location = self.location(job_id)
+        self.objects[location.key] = jsonl
+        self.objects[location.manifest_key] = manifest
+        return location
+
+    def get_scope(self, job_id: str) -> bytes:
+        return self.objects[self.location(job_id).key]
+
+    def location(self, job_id: str) -> ScopeLocation:
+        return ScopeLocation(self.bucket, f"{job_id}/scope.jsonl", f"{job_id}/scope.json")
+
+
+@dataclass
+class MemoryQueue:
+    """A FIFO queue; `refuse` lists positions whose send fails that many times."""
+
+    messages: list[OutgoingMessage] = field(default_factory=list)
+    refuse: dict[int, int] = field(default_factory=dict)
+    calls: int = 0
+
+    def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[OutgoingMessage]:
+        assert len(messages) <= 10
+        self.calls += 1
+        failed = []
+        for message in messages:
+            if self.refuse.get(message.position, 0) > 0:
+                self.refuse[message.position] -= 1
+                failed.append(message)
+            else:
+                self.messages.append(message)
+        return failed
+
+    def bodies(self) -> list[dict[str, Any]]:
+        return [json.loads(m.body) for m in self.messages]
+
+
+@dataclass
+class MemoryLedger:
+    enqueued: set[tuple[str, str]] = field(default_factory=set)
+
+    def already_enqueued(self, job_id: str, entry_ids: Sequence[str]) -> set[str]:
+        return {entry for entry in entry_ids if (job_id, entry) in self.enqueued}
+
+    def record(self, job_id: str, run_id: int, messages: Sequence[OutgoingMessage]) -> None:
+        self.enqueued |= {(job_id, m.accounting_entry_id) for m in messages}
+
+
+@dataclass
+class RecordingHandOver:
+    started: list[tuple[str, int]] = field(default_factory=list)
+
+    def start(self, job_id: str, run_id: int, loop_state: dict[str, Any]) -> str:
+        self.started.append((job_id, run_id))
+        return f"arn:aws:states:local:0:execution:scope:{job_id}-{run_id}"

@@ -1,0 +1,166 @@
+"""The service over in-memory ports and the simulator's logic in memory: no sockets."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from pleo_scope.clock import Budget
+from pleo_scope.errors import JobNotClaimed, PublishFailed, WalkInProgress
+from pleo_scope.service import ScopeJobService, ServiceSettings
+from tests.fakes import (
+    MemoryArchive,
+    MemoryCheckpoints,
+    MemoryLedger,
+    MemoryQueue,
+    RecordingHandOver,
+)
+from tests.support import FakeClock, make_client, reference_scope
+from tooling.pleo_sim import PleoSimulator, SimJob
+from tooling.pleo_sim.transport import in_memory_transport
+
+JOB = "55555555-0000-4000-8000-000000000005"
+
+
+@pytest.fixture
+def simulator() -> PleoSimulator:
+    simulator = PleoSimulator()
+    simulator.add_job(SimJob(JOB, generated_items=95))
+    return simulator
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+class TickingTransport(httpx.BaseTransport):
+    """Each request takes one second of the fake clock."""
+
+    def __init__(self, inner: httpx.BaseTransport, clock: FakeClock) -> None:
+        self.inner = inner
+        self.clock = clock
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.clock.elapsed += 1.0
+        return self.inner.handle_request(request)
+
+
+@pytest.fixture
+def service(simulator: PleoSimulator, clock: FakeClock) -> ScopeJobService:
+    transport = TickingTransport(in_memory_transport(simulator), clock)
+    return ScopeJobService(
+        pleo=make_client(transport=transport, clock=clock, page_size=20),
+        checkpoints=MemoryCheckpoints(),
+        archive=MemoryArchive(),
+        queue=MemoryQueue(),
+        ledger=MemoryLedger(),
+        hand_over=RecordingHandOver(),
+        settings=ServiceSettings(safety_margin_seconds=1.0),
+        clock=clock,
+    )
+
+
+def expected(simulator: PleoSimulator) -> bytes:
+    job = simulator.job(JOB)
+    return reference_scope([job.item_at(i) for i in range(job.item_count)])
+
+
+def queue_of(service: ScopeJobService) -> MemoryQueue:
+    assert isinstance(service.queue, MemoryQueue)
+    return service.queue
+
+
+def test_one_invocation_walks_scopes_and_publishes(
+    service: ScopeJobService, simulator: PleoSimulator, clock: FakeClock
+) -> None:
+    result, stats = service.run(JOB, Budget.unbounded(clock), "invocation-1")
+    scope = expected(simulator)
+    assert result["done"] is True
+    assert result["pagesFetched"] == 5
+    assert result["itemsInScope"] == scope.count(b"\n")
+    assert stats.items_seen == 95
+    assert stats.items_enqueued == result["itemsInScope"]
+    assert service.archive.get_scope(JOB) == scope
+    assert [m["position"] for m in queue_of(service).bodies()] == list(range(stats.items_enqueued))
+
+
+def test_refused_messages_are_sent_again_and_keep_their_ids(
+    service: ScopeJobService, clock: FakeClock
+) -> None:
+    queue_of(service).refuse = {3: 1, 4: 2, 17: 1}
+    result, _ = service.run(JOB, Budget.unbounded(clock), "invocation-1")
+    positions = sorted(m["position"] for m in queue_of(service).bodies())
+    assert positions == list(range(result["itemsInScope"]))
+    dedup_ids = [m.deduplication_id for m in queue_of(service).messages]
+    assert len(set(dedup_ids)) == len(dedup_ids)
+
+
+def test_a_message_refused_three_times_is_publish_failed_and_the_rerun_finishes(
+    service: ScopeJobService, clock: FakeClock, simulator: PleoSimulator
+) -> None:
+    queue_of(service).refuse = {12: 3}
+    with pytest.raises(PublishFailed, match="positions \\[12\\]"):
+        service.run(JOB, Budget.unbounded(clock), "invocation-1")
+    result, _ = service.run(JOB, Budget.unbounded(clock), "invocation-2")
+    assert result["done"] is True
+    entries = [m["accountingEntryId"] for m in queue_of(service).bodies()]
+    assert len(entries) == len(set(entries)) == result["itemsInScope"]
+
+
+def test_a_job_that_is_not_claimed_touches_nothing(
+    service: ScopeJobService, simulator: PleoSimulator, clock: FakeClock
+) -> None:
+    simulator.job(JOB).status = "completed"
+    with pytest.raises(JobNotClaimed, match="'completed'"):
+        service.run(JOB, Budget.unbounded(clock), "invocation-1")
+    assert service.checkpoints.records == {}  # type: ignore[attr-defined]
+    assert service.archive.objects == {}  # type: ignore[attr-defined]
+
+
+def test_a_held_job_is_walk_in_progress(service: ScopeJobService, clock: FakeClock) -> None:
+    service.checkpoints.leases[JOB] = "someone-else"  # type: ignore[attr-defined]
+    with pytest.raises(WalkInProgress):
+        service.run(JOB, Budget.unbounded(clock), "invocation-1")
+
+
+def test_out_of_time_hands_over_from_outside_step_functions_only(
+    service: ScopeJobService, clock: FakeClock, simulator: PleoSimulator
+) -> None:
+    # A request's worst case is 6 s and each takes 1 s: a 9 s budget holds the job check
+    # and three pages of the ten.
+    simulator.job(JOB).generated_items = 200
+    result, _ = service.run(JOB, Budget.from_remaining(clock, 9.0), "trigger")
+    assert result["done"] is False
+    assert result["handedOver"]["executionArn"].endswith(f"{JOB}-1")
+    assert service.hand_over.started == [(JOB, 1)]  # type: ignore[attr-defined]
+
+    looped, _ = service.run(JOB, Budget.from_remaining(clock, 9.0), "loop-1", continuing_run=1)
+    assert looped["done"] is False
+    assert "handedOver" not in looped
+    assert service.hand_over.started == [(JOB, 1)]  # type: ignore[attr-defined]
+    assert looped["pagesFetched"] > result["pagesFetched"] > 0
+
+    final, _ = service.run(JOB, Budget.unbounded(clock), "loop-2", continuing_run=1)
+    assert final["done"] is True
+    assert service.archive.get_scope(JOB) == expected(simulator)
+
+
+def test_publishing_stops_on_the_budget_and_resumes_at_the_published_position(
+    service: ScopeJobService, clock: FakeClock, simulator: PleoSimulator
+) -> None:
+    simulator.job(JOB).generated_items = 400  # about 3 chunks of 100 in scope
+
+    class SlowQueue(MemoryQueue):
+        def send_batch(self, messages):  # type: ignore[no-untyped-def]
+            clock.sleep(2.0)  # each batch takes 2 s
+            return super().send_batch(messages)
+
+    service.queue = SlowQueue()
+    result, _ = service.run(JOB, Budget.from_remaining(clock, 60.0), "trigger")
+    assert result["done"] is False
+    assert result["phase"] == "scoped"
+    assert result["itemsPublished"] == 100
+    final, _ = service.run(JOB, Budget.unbounded(clock), "loop", continuing_run=1)
+    positions = [m["position"] for m in queue_of(service).bodies()]
+    assert positions == list(range(final["itemsInScope"]))
