@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,12 @@ AWS_CONFIG = Config(
     read_timeout=10,
     max_pool_connections=16,
 )
+
+
+# botocore logs whole request and response bodies at DEBUG (GetSecretValue's included,
+# with the credential in it). Keep them quiet whatever level the function runs at.
+for _noisy in ("botocore.parsers", "botocore.endpoint", "botocore.hooks"):
+    logging.getLogger(_noisy).setLevel(logging.INFO)
 
 
 @dataclass

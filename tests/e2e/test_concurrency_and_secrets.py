@@ -1,0 +1,97 @@
+"""Overlapping invocations of one job, and the credential's absence from every output."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from typing import Any
+
+import pytest
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+)
+
+from pleo_scope.errors import CredentialRejected, InvalidSecret, WalkInProgress
+from tests.e2e.conftest import Stack, load_event
+from tests.e2e.test_scope_job import assert_published_exactly_once
+from tooling.pleo_sim import Fault
+
+
+class InvokeDuringWalk:
+    """Observer: when the walk writes its first page, invoke `event` (a second delivery
+    arriving while the first holds the job) and keep what it answered."""
+
+    def __init__(self, stack: Stack, event: dict[str, Any]) -> None:
+        self.stack, self.event = stack, event
+        self.outcome: Any = None
+
+    def on_step(self, step: str, job_id: str, number: int) -> None:
+        if step == "page_written" and number == 1 and self.outcome is None:
+            try:
+                self.outcome = self.stack.invoke(self.event)
+            except Exception as error:
+                self.outcome = error
+
+
+@pytest.mark.parametrize(
+    ("second", "refusal"),
+    [
+        ("eventbridge-export-job-claimed.json", IdempotencyAlreadyInProgressError),
+        ("direct-invoke.json", IdempotencyAlreadyInProgressError),  # a manual invoke
+        ("step-functions-loop-state.json", WalkInProgress),  # the loop, mid-walk
+    ],
+)
+def test_a_second_invocation_during_a_walk_is_refused_and_nothing_doubles(
+    stack: Stack, second: str, refusal: type[Exception]
+) -> None:
+    job = stack.new_job(items=45)
+    observer = InvokeDuringWalk(stack, load_event(second, job.id))
+    stack.app.app.service.observer = observer
+    first = stack.invoke(load_event("eventbridge-export-job-claimed.json", job.id))
+    assert isinstance(observer.outcome, refusal), observer.outcome
+    assert first["done"] is True
+    assert_published_exactly_once(stack, job.id, stack.expected_scope(job))
+    # Once the walk is over, a repeat gets the stored result.
+    assert stack.invoke(load_event("eventbridge-export-job-claimed.json", job.id)) == first
+
+
+KEY = "pleo-key-LEAKCANARY-7f3a9c"
+
+
+def test_the_credential_never_reaches_logs_errors_or_metrics(
+    stack: Stack, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    secrets = stack.aws.client("secretsmanager")
+    arn = stack.app.settings.secret_arn
+    stack.simulator.api_keys[KEY] = {"export-jobs:read"}
+    errors: list[str] = []
+    try:
+        secrets.put_secret_value(SecretId=arn, SecretString=json.dumps({"apiKey": KEY}))
+        stack.app.app.secrets.clear_cache()
+        with caplog.at_level(logging.DEBUG):
+            stack.invoke({"jobId": stack.new_job(items=25).id})  # a full run
+            revoked = stack.new_job(items=25)
+            stack.simulator.inject(revoked.id, Fault("revoke", frozenset({2})))
+            with pytest.raises(CredentialRejected) as rejected:
+                stack.invoke({"jobId": revoked.id})
+            errors.append(repr(rejected.value))
+            both = json.dumps({"apiKey": KEY, "accessToken": KEY})
+            secrets.put_secret_value(SecretId=arn, SecretString=both)
+            stack.app.app.secrets.clear_cache()
+            with pytest.raises(InvalidSecret) as invalid:
+                stack.invoke({"jobId": stack.new_job(items=5).id})
+            errors.append(repr(invalid.value))
+    finally:
+        secrets.put_secret_value(SecretId=arn, SecretString='{"apiKey": "sim-api-key"}')
+        stack.app.app.secrets.clear_cache()
+        stack.drain_queue()
+    printed = capfd.readouterr()
+    logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+    basic = base64.b64encode(f"{KEY}:".encode()).decode()
+    everything = "\n".join([printed.out, printed.err, logged, *errors])
+    assert "CloudWatchMetrics" in printed.out  # the metrics were in what we searched
+    assert "scope step finished" in everything  # and so were the logs
+    for secret_form in (KEY, basic, "LEAKCANARY"):
+        at = everything.find(secret_form)
+        assert at == -1, everything[max(0, at - 300) : at + 100]

@@ -1,0 +1,97 @@
+"""template.yaml: least privilege, encryption, privacy. Read from the template itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tooling.template import Template
+
+# Statements allowed a wildcard resource, each because AWS offers nothing narrower.
+WILDCARD_RESOURCE_ALLOWED = {
+    "DeliverLogs": "CloudWatch Logs delivery actions support no resource-level permissions",
+}
+
+TEMPLATE = Template.load()
+
+
+def inline_statements() -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for kind in ("AWS::Serverless::Function", "AWS::Serverless::StateMachine"):
+        for logical_id in TEMPLATE.of_type(kind):
+            for policy in TEMPLATE.properties(logical_id).get("Policies", []):
+                for statement in policy.get("Statement", []):
+                    found.append((logical_id, statement))
+    return found
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+@pytest.mark.parametrize(("owner", "statement"), inline_statements())
+def test_no_allow_statement_has_a_wildcard_action(owner: str, statement: dict[str, Any]) -> None:
+    assert statement["Effect"] == "Allow"
+    for action in as_list(statement["Action"]):
+        assert "*" not in action, f"{owner}/{statement.get('Sid')}: {action}"
+
+
+@pytest.mark.parametrize(("owner", "statement"), inline_statements())
+def test_wildcard_resources_only_where_aws_requires_them(
+    owner: str, statement: dict[str, Any]
+) -> None:
+    if "*" in as_list(statement["Resource"]):
+        assert statement.get("Sid") in WILDCARD_RESOURCE_ALLOWED, f"{owner}: {statement}"
+
+
+def test_every_statement_is_named() -> None:
+    assert all(statement.get("Sid") for _, statement in inline_statements())
+
+
+def test_the_function_may_only_write_under_export_jobs() -> None:
+    statements = {s["Sid"]: s for owner, s in inline_statements() if owner == "ScopeJobFunction"}
+    assert statements["PagesAndScope"]["Resource"] == {
+        "Fn::Sub": "${ScopeBucket.Arn}/export-jobs/*"
+    }
+    assert statements["PublishScope"]["Action"] == "sqs:SendMessage"
+    assert statements["ReadPleoCredential"]["Resource"] == {"Ref": "PleoApiSecretArn"}
+
+
+def test_the_bucket_is_encrypted_private_and_tls_only() -> None:
+    bucket = TEMPLATE.properties("ScopeBucket")
+    rule = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("aws:kms", "AES256")
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert len(bucket["PublicAccessBlockConfiguration"]) == 4
+    assert bucket["OwnershipControls"]["Rules"] == [{"ObjectOwnership": "BucketOwnerEnforced"}]
+    policy = TEMPLATE.properties("ScopeBucketPolicy")["PolicyDocument"]["Statement"][0]
+    assert policy["Effect"] == "Deny"
+    assert policy["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_queues_are_encrypted_and_tls_only() -> None:
+    for logical_id in TEMPLATE.of_type("AWS::SQS::Queue"):
+        assert TEMPLATE.properties(logical_id)["SqsManagedSseEnabled"] is True, logical_id
+    policy = TEMPLATE.properties("ScopeQueuePolicy")
+    assert len(policy["Queues"]) == len(TEMPLATE.of_type("AWS::SQS::Queue"))
+    assert policy["PolicyDocument"]["Statement"][0]["Condition"] == {
+        "Bool": {"aws:SecureTransport": "false"}
+    }
+
+
+def test_tables_are_encrypted_with_point_in_time_recovery_and_ttl() -> None:
+    for logical_id in TEMPLATE.of_type("AWS::DynamoDB::Table"):
+        table = TEMPLATE.properties(logical_id)
+        assert table["SSESpecification"]["SSEEnabled"] is True
+        assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+        assert table["TimeToLiveSpecification"]["Enabled"] is True
+        assert table["BillingMode"] == "PAY_PER_REQUEST"
+
+
+def test_the_credential_is_a_reference_never_a_value() -> None:
+    parameter = TEMPLATE.document["Parameters"]["PleoApiSecretArn"]
+    assert "Default" not in parameter
+    env = TEMPLATE.environment("ScopeJobFunction")
+    assert env["PLEO_API_SECRET_ARN"] == {"Ref": "PleoApiSecretArn"}
+    assert not [name for name in env if "KEY" in name or "TOKEN" in name]
