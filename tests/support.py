@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 
@@ -14,6 +12,9 @@ from pleo_scope.credentials import Credential, StaticCredential
 from pleo_scope.pleo_client import ClientSettings, PleoClient, RetryPolicy
 from pleo_scope.scope import ScopeBuilder
 from pleo_scope.walk import PageWalker
+from tooling.harness import reference_scope
+
+__all__ = ["reference_scope"]
 
 API_KEY = "sim-api-key"
 START = datetime(2026, 11, 23, 12, 0, 0, tzinfo=UTC)
@@ -69,17 +70,3 @@ def walk_scope_bytes(client: PleoClient, job_id: str, budget: Budget) -> tuple[b
     assert walker.outcome is not None
     assert walker.outcome.done, walker.outcome
     return builder.build().jsonl, walker.outcome.position.pages_fetched
-
-
-def reference_scope(observations: list[dict[str, Any]]) -> bytes:
-    """pleo-api.md's rule, as plainly as it can be written."""
-    latest: dict[str, dict[str, Any]] = {}
-    for item in observations:
-        latest[item["accountingEntryId"]] = item
-    kept = [item for item in latest.values() if item["status"] in ("pending", "in_progress")]
-    kept.sort(key=lambda item: item["accountingEntryId"])
-    lines = [
-        json.dumps(item, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
-        for item in kept
-    ]
-    return "".join(lines).encode("utf-8")

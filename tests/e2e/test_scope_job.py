@@ -112,7 +112,7 @@ def test_a_trigger_after_the_idempotency_window_rewalks_without_enqueueing_twice
     first = stack.invoke({"jobId": job.id})
     first_messages = stack.drain_queue()
     # The window has passed; meanwhile Pleo appended items and finished one.
-    forget_idempotency(stack)
+    stack.forget_idempotency()
     finished = json.loads(stack.s3_object(first["scope"]["key"]).splitlines()[0])
     job.status_overrides[finished["accountingEntryId"]] = "successful"
     new_item = {**finished, "accountingEntryId": "00000000-0000-4000-8000-00000000000a"}
@@ -125,14 +125,6 @@ def test_a_trigger_after_the_idempotency_window_rewalks_without_enqueueing_twice
     # Only the appended item is new on the queue.
     assert [m["accountingEntryId"] for m in stack.drain_queue()] == [new_item["accountingEntryId"]]
     assert len(first_messages) == first["itemsInScope"]
-
-
-def forget_idempotency(stack: Stack) -> None:
-    """What the expiry of the idempotency records does: remove them."""
-    table = stack.app.settings.idempotency_table
-    dynamodb = stack.app.app.dynamodb
-    for item in dynamodb.scan(TableName=table)["Items"]:
-        dynamodb.delete_item(TableName=table, Key={"id": item["id"]})
 
 
 @pytest.mark.parametrize(

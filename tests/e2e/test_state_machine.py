@@ -10,7 +10,7 @@ from typing import Any
 
 from pleo_scope.aws.hand_over import loop_input
 from tests.e2e.conftest import Stack
-from tests.e2e.test_scope_job import assert_published_exactly_once, forget_idempotency
+from tests.e2e.test_scope_job import assert_published_exactly_once
 from tooling.executions import WalkExecutions, follow_walk
 from tooling.local_stack import route_lambda
 from tooling.pleo_sim import Fault, SimJob
@@ -64,7 +64,7 @@ def test_a_large_job_loops_continues_as_new_and_matches_one_invocation(stack: St
 
     # The same job walked again in one uninterrupted invocation: the same bytes, and the
     # ledger keeps every item off the queue.
-    forget_idempotency(stack)
+    stack.forget_idempotency()
     stack.simulator.clear_faults(job.id)
     single = stack.invoke({"jobId": job.id})
     assert single["done"] is True

@@ -1,0 +1,117 @@
+"""The whole product on the embedded defaults, for tests and the robustness table: the Pleo
+simulator over HTTP, moto's server with the template's resources, the handler imported."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from tooling.local_stack import LocalLambdaContext, LocalStack, local_stack
+from tooling.pleo_sim import PleoSimulator, SimJob
+from tooling.pleo_sim.server import serve
+
+# Small pages: several pages per job while the queue stays shallow (moto's SQS slows down
+# with depth); short worst cases, so that a "Lambda" of a few seconds still walks.
+OVERRIDES = {
+    "PLEO_PAGE_SIZE": "10",
+    "PLEO_CONNECT_TIMEOUT_SECONDS": "0.5",
+    "PLEO_READ_TIMEOUT_SECONDS": "1",
+    "PLEO_MAX_RETRY_AFTER_SECONDS": "1",
+    "SAFETY_MARGIN_SECONDS": "0.3",
+}
+# Continue as a new execution every 2 iterations; retry transient errors after 1 s.
+SUBSTITUTIONS = {"MaxIterationsPerExecution": "2", "TransientRetryIntervalSeconds": "1"}
+
+
+def reference_scope(observations: list[dict[str, Any]]) -> bytes:
+    """pleo-api.md's rule, as plainly as it can be written."""
+    latest: dict[str, dict[str, Any]] = {}
+    for item in observations:
+        latest[item["accountingEntryId"]] = item
+    kept = [item for item in latest.values() if item["status"] in ("pending", "in_progress")]
+    kept.sort(key=lambda item: item["accountingEntryId"])
+    lines = [
+        json.dumps(item, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
+        for item in kept
+    ]
+    return "".join(lines).encode("utf-8")
+
+
+@dataclass
+class Stack:
+    simulator: PleoSimulator
+    aws: LocalStack
+    app: ModuleType
+
+    def invoke(self, event: Any, timeout_seconds: float = 900) -> dict[str, Any]:
+        result: dict[str, Any] = self.app.lambda_handler(event, LocalLambdaContext(timeout_seconds))
+        return result
+
+    def new_job(self, items: int = 45, **options: Any) -> SimJob:
+        return self.simulator.add_job(SimJob(str(uuid.uuid4()), generated_items=items, **options))
+
+    def expected_scope(self, job: SimJob) -> bytes:
+        return reference_scope([job.item_at(i) for i in range(job.item_count)])
+
+    def s3_keys(self, job_id: str) -> list[str]:
+        reply = self.aws.client("s3").list_objects_v2(
+            Bucket=self.aws.physical["ScopeBucket"], Prefix=f"export-jobs/{job_id}/"
+        )
+        return [o["Key"] for o in reply.get("Contents", [])]
+
+    def s3_object(self, key: str) -> bytes:
+        s3 = self.aws.client("s3")
+        body: bytes = s3.get_object(Bucket=self.aws.physical["ScopeBucket"], Key=key)["Body"].read()
+        return body
+
+    def scope_of(self, job_id: str) -> bytes | None:
+        key = f"export-jobs/{job_id}/scope.jsonl"
+        return self.s3_object(key) if key in self.s3_keys(job_id) else None
+
+    def drain_queue(self) -> list[dict[str, Any]]:
+        """Receive and delete every message, in delivery order (the FIFO group's order)."""
+        sqs = self.aws.client("sqs")
+        url = self.aws.physical["ScopeQueue"]
+        bodies: list[dict[str, Any]] = []
+        while True:
+            reply = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0)
+            messages = reply.get("Messages", [])
+            if not messages:
+                return bodies
+            bodies += [json.loads(m["Body"]) for m in messages]
+            sqs.delete_message_batch(
+                QueueUrl=url,
+                Entries=[
+                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]}
+                    for n, m in enumerate(messages)
+                ],
+            )
+
+    def walk_record(self, job_id: str) -> dict[str, Any] | None:
+        record: dict[str, Any] | None = self.app.app.checkpoints.load(job_id)
+        return record
+
+    def forget_idempotency(self) -> None:
+        """What the expiry of the idempotency records does: remove them."""
+        table = self.app.settings.idempotency_table
+        dynamodb = self.app.app.dynamodb
+        for item in dynamodb.scan(TableName=table)["Items"]:
+            dynamodb.delete_item(TableName=table, Key={"id": item["id"]})
+
+
+@contextmanager
+def open_stack() -> Iterator[Stack]:
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    simulator = PleoSimulator()
+    with (
+        serve(simulator) as url,
+        local_stack(url, overrides=OVERRIDES, substitutions=SUBSTITUTIONS) as aws,
+    ):
+        yield Stack(simulator, aws, importlib.import_module("app"))
