@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench robustness clean
 
 $(STAMP): requirements-dev.txt layers/scope_core/requirements.txt
 	@test -x $(PY) || $$(tooling/find-python.sh) -m venv $(VENV)
@@ -22,8 +22,13 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-bench: $(STAMP)
+bench: $(STAMP)  ## benchmarks: walk vs bare httpx, one invocation end to end, large jobs
 	$(PY) -m benchmarks.bench_walk
+	$(PY) -m benchmarks.bench_e2e
+	$(PY) -m benchmarks.bench_large
+
+robustness: $(STAMP)  ## regenerate the README's robustness table (ARGS=--full for all of it)
+	$(PY) -m tooling.robustness --write-readme $(ARGS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .aws-sam

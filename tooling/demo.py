@@ -19,24 +19,20 @@ import sys
 import threading
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT / "layers" / "scope_core"), str(ROOT / "functions" / "scope_job")]
-
-from tooling.executions import follow_walk  # noqa: E402
-from tooling.local_stack import (  # noqa: E402
+from tooling.executions import follow_walk
+from tooling.local_stack import (
     LocalLambdaContext,
     LocalStack,
     local_stack,
     route_lambda,
     short_invocation_settings,
 )
-from tooling.pleo_sim import PleoSimulator, SimJob  # noqa: E402
-from tooling.pleo_sim.server import serve  # noqa: E402
+from tooling.pleo_sim import PleoSimulator, SimJob
+from tooling.pleo_sim.server import serve
 
 
 class ProgressBars:

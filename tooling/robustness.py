@@ -1,0 +1,365 @@
+"""The robustness table: every crash point, API storm, AWS fault and bad-input class, run on
+the embedded defaults, counting items lost and duplicated on the queue.
+
+    python -m tooling.robustness [--full] [--write-readme]
+
+The light matrix also runs in the tests (tests/robustness/test_matrix.py); `--full` runs
+every crash point of a larger job and more runs of each storm.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+from moto.sqs import models as moto_sqs_models
+
+from pleo_scope.errors import InvalidEvent, MalformedResponse, ScopeError
+from pleo_scope.events import parse_event
+from pleo_scope.models import parse_page
+from pleo_scope.ports import NoObserver, OutgoingMessage, StepObserver
+from tooling.harness import Stack, open_stack
+from tooling.pleo_sim import Fault, SimJob
+from tooling.pleo_sim.jobs import make_item
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+START, END = "<!-- robustness-table:start -->", "<!-- robustness-table:end -->"
+STEPS = ("job_checked", "page_written", "checkpoint_written", "scope_written", "batch_sent",
+         "ledger_written")  # fmt: skip
+
+
+class InjectedCrash(Exception):
+    """A crash injected through the test seam (the service's step observer)."""
+
+
+@dataclass
+class Row:
+    category: str
+    case: str
+    runs: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    wrong_scope: int = 0
+    notes: Counter[str] = field(default_factory=Counter)
+    max_requests: int = 0
+    """Storms: the most requests Pleo received for one run (a 45-item job is 5 pages)."""
+
+    def outcome(self) -> str:
+        parts = [f"{name} x{count}" for name, count in sorted(self.notes.items())]
+        if self.max_requests:
+            parts.append(f"at most {self.max_requests} requests to Pleo")
+        return ", ".join(parts) or "completed first time"
+
+
+class CrashAt:
+    def __init__(self, step: str, occurrence: int) -> None:
+        self.step, self.remaining = step, occurrence
+
+    def on_step(self, step: str, job_id: str, number: int) -> None:
+        if step == self.step:
+            self.remaining -= 1
+            if self.remaining == 0:
+                raise InjectedCrash(f"{step} #{number}")
+
+
+class StepCounter:
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def on_step(self, step: str, job_id: str, number: int) -> None:
+        self.counts[step] += 1
+
+
+def settle(stack: Stack, job: SimJob, row: Row, expected: bytes | None = None) -> None:
+    """Count what the queue holds for the job against the scope it should have."""
+    expected = stack.expected_scope(job) if expected is None else expected
+    lines = [json.loads(line) for line in expected.splitlines()]
+    want = [item["accountingEntryId"] for item in lines]
+    got = [m["accountingEntryId"] for m in stack.drain_queue() if m["jobId"] == job.id]
+    row.runs += 1
+    row.lost += len(set(want) - set(got))
+    row.duplicated += len(got) - len(set(got))
+    if stack.scope_of(job.id) != expected or (len(got) == len(want) and got != want):
+        row.wrong_scope += 1
+
+
+def run_until_done(
+    stack: Stack, job: SimJob, row: Row, observer: StepObserver, retry_delay: float = 0.0
+) -> None:
+    """Invoke; after a failure (noted by its type), invoke again as a retry would."""
+    stack.app.app.service.observer = observer
+    for _ in range(5):
+        try:
+            if stack.invoke({"jobId": job.id})["done"]:
+                return
+        except Exception as error:  # the row notes what surfaced
+            row.notes[type(error).__name__] += 1
+        stack.app.app.service.observer = NoObserver()
+        time.sleep(retry_delay)
+    row.notes["not done after 5 attempts"] += 1
+
+
+# -- crash points ----------------------------------------------------------------------------
+
+
+def crash_rows(stack: Stack, items: int, every: bool) -> list[Row]:
+    probe = stack.new_job(items=items)
+    counter = StepCounter()
+    run_until_done(stack, probe, Row("", ""), counter)
+    stack.drain_queue()
+    rows = []
+    for past_window in (False, True):
+        window = "rerun after SQS's 5-min dedup window" if past_window else "rerun within 5 min"
+        for step in STEPS:
+            total = counter.counts[step]
+            occurrences = range(1, total + 1) if every else sorted({1, (total + 1) // 2, total})
+            row = Row(f"crash ({window})", f"after {step.replace('_', ' ')}")
+            original = moto_sqs_models.DEDUPLICATION_TIME_IN_SECONDS
+            if past_window:
+                moto_sqs_models.DEDUPLICATION_TIME_IN_SECONDS = 0
+            try:
+                for occurrence in occurrences:
+                    job = stack.new_job(items=items)
+                    run_until_done(stack, job, row, CrashAt(step, occurrence))
+                    settle(stack, job, row)
+            finally:
+                moto_sqs_models.DEDUPLICATION_TIME_IN_SECONDS = original
+            rows.append(row)
+    return rows
+
+
+# -- API storms ------------------------------------------------------------------------------
+
+
+def storm_rows(stack: Stack, runs: int) -> list[Row]:
+    now = format_datetime(datetime.now(UTC), usegmt=True)
+    storms: list[tuple[str, Callable[[SimJob], Sequence[Fault]]]] = [
+        ("30% 429, Retry-After in seconds", lambda j: [_share(429, 0.3, retry_after="0")]),
+        ("30% 429, Retry-After as HTTP date", lambda j: [_share(429, 0.3, retry_after=now)]),
+        ("30% 429, no Retry-After", lambda j: [_share(429, 0.3)]),
+        ("20% 5xx", lambda j: [_share(503, 0.1), _share(500, 0.1)]),
+        ("10% hangs past the read time-out", lambda j: [_hang(0.1)]),
+        ("20% dropped connections", lambda j: [Fault("drop", probability=0.2)]),
+        ("bodies that are not JSON, 20%", lambda j: [Fault("malformed", probability=0.2)]),
+        ("items finished and appended mid-walk", _moving_items),
+    ]  # fmt: skip
+    rows = []
+    for name, faults in storms:
+        row = Row("API storm", name)
+        for _ in range(runs):
+            job = stack.new_job(items=45)
+            stack.simulator.inject(job.id, *faults(job))
+            run_until_done(stack, job, row, NoObserver())
+            row.max_requests = max(row.max_requests, stack.simulator.request_count(job.id))
+            settle(stack, job, row)
+        rows.append(row)
+    return rows
+
+
+def _hang(probability: float) -> Fault:
+    return Fault("hang", seconds=1.5, probability=probability)
+
+
+def _share(status: int, probability: float, retry_after: str | None = None) -> Fault:
+    return Fault("status", status=status, retry_after=retry_after, probability=probability)
+
+
+def _moving_items(job: SimJob) -> Sequence[Fault]:
+    late = [job.item_at(i)["accountingEntryId"] for i in range(40, 45)]
+    appended = [make_item(job.id, f"ffffffff-0000-4000-8000-{n:012d}", "pending") for n in range(7)]
+    return [
+        Fault("set_status", frozenset({2}), statuses=dict.fromkeys(late, "successful")),
+        Fault("append", frozenset({3}), items=appended),
+    ]
+
+
+# -- AWS faults ------------------------------------------------------------------------------
+
+
+def aws_rows(stack: Stack, runs: int) -> list[Row]:
+    service = stack.app.app.service
+    rng = random.Random(7)
+    rows = []
+
+    class RefusingQueue:
+        """SQS refusing a share of each batch's entries (a partial SendMessageBatch)."""
+
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[OutgoingMessage]:
+            refused = [m for m in messages if rng.random() < 0.3]
+            kept = [m for m in messages if m not in refused]
+            return refused + (self.inner.send_batch(kept) if kept else [])
+
+    class ThrottledLedger:
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+            self.already_enqueued = inner.already_enqueued
+
+        def record(self, job_id: str, run_id: int, messages: Sequence[OutgoingMessage]) -> None:
+            if rng.random() < 0.2:
+                raise ClientError(
+                    {"Error": {"Code": "ProvisionedThroughputExceededException"}}, "BatchWriteItem"
+                )
+            self.inner.record(job_id, run_id, messages)
+
+    class FailingArchive:
+        def __init__(self, inner: Any) -> None:
+            self.inner, self.failed = inner, False
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+        def put_page(self, job_id: str, run_id: int, number: int, raw: bytes) -> None:
+            if number == 2 and not self.failed:
+                self.failed = True
+                raise ClientError({"Error": {"Code": "InternalError"}}, "PutObject")
+            self.inner.put_page(job_id, run_id, number, raw)
+
+    faults: list[tuple[str, str, Callable[[], Any]]] = [
+        ("SendMessageBatch refusing 30% of entries", "queue", lambda: RefusingQueue(service.queue)),
+        ("ledger writes throttled 20%", "ledger", lambda: ThrottledLedger(service.ledger)),
+        ("S3 page write failing once", "archive", lambda: FailingArchive(service.archive)),
+    ]  # fmt: skip
+    for name, port, wrapper in faults:
+        row = Row("AWS fault", name)
+        original = getattr(service, port)
+        for _ in range(runs):
+            setattr(service, port, wrapper())
+            try:
+                job = stack.new_job(items=45)
+                run_until_done(stack, job, row, NoObserver())
+            finally:
+                setattr(service, port, original)
+            settle(stack, job, row)
+        rows.append(row)
+
+    row = Row("AWS fault", "lease held by another invocation (conditional check)")
+    for _ in range(runs):
+        job = stack.new_job(items=45)
+        # Another invocation holds the job for 1 s (and then dies without releasing it).
+        stack.app.app.checkpoints.begin(job.id, "another-invocation", 1.0, None)
+        run_until_done(stack, job, row, NoObserver(), retry_delay=1.5)
+        settle(stack, job, row)
+    rows.append(row)
+    return rows
+
+
+# -- bad input -------------------------------------------------------------------------------
+
+
+def bad_input_rows(runs: int) -> list[Row]:
+    rng = random.Random(11)
+    job = "8eb648ab-1f6e-4f4c-9a0e-0c5b9d2c7a10"
+    event = {"version": "0", "detail-type": "Export Job Claimed", "source": "pleo.export-jobs",
+             "id": "e", "account": "1", "time": "2026-11-23T12:00:00Z", "region": "eu-west-1",
+             "resources": [], "detail": {"jobId": job}}  # fmt: skip
+    page = {"data": [make_item(job, "a", "pending")],
+            "pagination": {"hasNextPage": True, "endCursor": "c"}}  # fmt: skip
+    rows = []
+    for name, valid, parse, typed in (
+        ("event parser, mutated events", event, parse_event, InvalidEvent),
+        ("page parser, mutated pages", page, lambda b: parse_page(b, job), MalformedResponse),
+    ):
+        row = Row("bad input", name)
+        for _ in range(runs):
+            row.runs += 1
+            try:
+                parse(_mutate(valid, rng))
+                row.notes["parsed"] += 1
+            except typed:
+                row.notes[typed.__name__] += 1
+            except ScopeError as error:
+                row.notes[f"other typed: {type(error).__name__}"] += 1
+            except Exception as error:  # would be a defect: counted as such
+                row.notes[f"UNHANDLED {type(error).__name__}"] += 1
+                row.wrong_scope += 1
+        rows.append(row)
+    return rows
+
+
+def _mutate(document: Any, rng: random.Random) -> Any:
+    if isinstance(document, dict) and document and rng.random() < 0.8:
+        copy = dict(document)
+        key = rng.choice(list(copy))
+        choice = rng.random()
+        if choice < 0.3:
+            del copy[key]
+        elif choice < 0.6:
+            copy[key] = rng.choice([None, 0, -1, "", "x", [], {}, True, 1.5, "Ω" * 3])
+        else:
+            copy[key] = _mutate(copy[key], rng)
+        return copy
+    if isinstance(document, list) and document:
+        return [_mutate(value, rng) for value in document]
+    return rng.choice([None, 0, "", [], {}, "8eb648ab", document])
+
+
+# -- the table ---------------------------------------------------------------------------------
+
+
+def run_matrix(stack: Stack, *, full: bool) -> list[Row]:
+    rows = crash_rows(stack, items=95 if full else 30, every=full)
+    rows += storm_rows(stack, runs=5 if full else 1)
+    rows += aws_rows(stack, runs=5 if full else 1)
+    rows += bad_input_rows(runs=2000 if full else 200)
+    return rows
+
+
+def markdown(rows: list[Row], full: bool) -> str:
+    lines = [
+        f"Produced by `python -m tooling.robustness{' --full' if full else ''}`"
+        " (see `make robustness`); do not edit by hand.",
+        "",
+        "| category | case | runs | items lost | items duplicated | wrong scope | what surfaced |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r.category} | {r.case} | {r.runs} | {r.lost} | {r.duplicated} |"
+            f" {r.wrong_scope} | {r.outcome()} |"
+        )
+    return "\n".join(lines)
+
+
+def write_readme(table: str) -> None:
+    text = README.read_text(encoding="utf-8")
+    block = f"{START}\n{table}\n{END}"
+    if START in text:
+        text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
+    else:
+        text += f"\n## Robustness\n\n{block}\n"
+    README.write_text(text, encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--full", action="store_true")
+    parser.add_argument("--write-readme", action="store_true")
+    args = parser.parse_args()
+    started = time.perf_counter()
+    with open_stack() as stack:
+        rows = run_matrix(stack, full=args.full)
+    table = markdown(rows, args.full)
+    print(table)
+    print(f"\n({time.perf_counter() - started:.0f} s)")
+    if args.write_readme:
+        write_readme(table)
+
+
+if __name__ == "__main__":
+    main()
