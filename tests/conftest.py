@@ -4,6 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tooling.harness import Stack, open_stack
 from tooling.pleo_sim import PleoSimulator
 from tooling.pleo_sim.server import serve
 
@@ -19,6 +20,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    """The whole product on the embedded defaults (simulator + moto), once per session."""
+    with open_stack() as opened:
+        yield opened
 
 
 @pytest.fixture

@@ -51,6 +51,9 @@ class Row:
     lost: int = 0
     duplicated: int = 0
     wrong_scope: int = 0
+    """Runs whose scope.jsonl differs from the reference scope."""
+    out_of_order: int = 0
+    """Runs whose queue holds every item once, but not in scope order."""
     notes: Counter[str] = field(default_factory=Counter)
     max_requests: int = 0
     """Storms: the most requests Pleo received for one run (a 45-item job is 5 pages)."""
@@ -90,8 +93,10 @@ def settle(stack: Stack, job: SimJob, row: Row, expected: bytes | None = None) -
     row.runs += 1
     row.lost += len(set(want) - set(got))
     row.duplicated += len(got) - len(set(got))
-    if stack.scope_of(job.id) != expected or (len(got) == len(want) and got != want):
+    if stack.scope_of(job.id) != expected:
         row.wrong_scope += 1
+    if sorted(got) == sorted(want) and got != want:
+        row.out_of_order += 1
 
 
 def run_until_done(
@@ -323,13 +328,14 @@ def markdown(rows: list[Row], full: bool) -> str:
         f"Produced by `python -m tooling.robustness{' --full' if full else ''}`"
         " (see `make robustness`); do not edit by hand.",
         "",
-        "| category | case | runs | items lost | items duplicated | wrong scope | what surfaced |",
-        "|---|---|---:|---:|---:|---:|---|",
+        "| category | case | runs | items lost | items duplicated | wrong scope | queue out of"
+        " order | what surfaced |",
+        "|---|---|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r.category} | {r.case} | {r.runs} | {r.lost} | {r.duplicated} |"
-            f" {r.wrong_scope} | {r.outcome()} |"
+            f" {r.wrong_scope} | {r.out_of_order} | {r.outcome()} |"
         )
     return "\n".join(lines)
 

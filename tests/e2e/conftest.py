@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from pleo_scope.ports import NoObserver
-from tooling.harness import Stack, open_stack
+from tooling.harness import Stack
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 SAMPLE_JOB_ID = "8eb648ab-1f6e-4f4c-9a0e-0c5b9d2c7a10"
@@ -24,12 +24,6 @@ def load_event(name: str, job_id: str) -> dict[str, Any]:
     text = (EVENTS / name).read_text(encoding="utf-8").replace(SAMPLE_JOB_ID, job_id)
     event: dict[str, Any] = json.loads(text)
     return event
-
-
-@pytest.fixture(scope="session")
-def stack() -> Iterator[Stack]:
-    with open_stack() as opened:
-        yield opened
 
 
 @pytest.fixture(autouse=True)
