@@ -39,6 +39,9 @@ STEPS = ("job_checked", "page_written", "checkpoint_written", "scope_written", "
          "ledger_written")  # fmt: skip
 
 
+CRASH_SEED = "crash-points"
+
+
 class InjectedCrash(Exception):
     """A crash injected through the test seam (the service's step observer)."""
 
@@ -119,7 +122,8 @@ def run_until_done(
 
 
 def crash_rows(stack: Stack, items: int, every: bool) -> list[Row]:
-    probe = stack.new_job(items=items)
+    # One seed for the probe and every crashed job: the same statuses, the same steps.
+    probe = stack.new_job(items=items, seed=CRASH_SEED)
     counter = StepCounter()
     run_until_done(stack, probe, Row("", ""), counter)
     stack.drain_queue()
@@ -135,7 +139,7 @@ def crash_rows(stack: Stack, items: int, every: bool) -> list[Row]:
                 moto_sqs_models.DEDUPLICATION_TIME_IN_SECONDS = 0
             try:
                 for occurrence in occurrences:
-                    job = stack.new_job(items=items)
+                    job = stack.new_job(items=items, seed=CRASH_SEED)
                     run_until_done(stack, job, row, CrashAt(step, occurrence))
                     settle(stack, job, row)
             finally:

@@ -20,6 +20,8 @@ from pleo_scope.errors import (
 from tests.e2e.conftest import Stack, load_event
 from tooling.pleo_sim import Fault
 
+CRASH_SEED = "crash-points"  # 45 items: 5 pages, 34 in scope (4 SQS batches)
+
 
 class CrashAt:
     """Test seam: raise at one step boundary, once."""
@@ -152,7 +154,8 @@ def test_a_rerun_past_the_sqs_dedup_window_relies_on_the_ledger(
 
 
 def crash_and_rerun(stack: Stack, step: str, occurrence: int) -> None:
-    job = stack.new_job(items=45)
+    # A fixed seed: the same statuses every time, so every occurrence aimed at exists.
+    job = stack.new_job(items=45, seed=CRASH_SEED)
     event = {"jobId": job.id}
     stack.app.app.service.observer = CrashAt(step, occurrence)
     with pytest.raises(RuntimeError, match="injected crash"):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from pleo_scope.clock import Budget
-from pleo_scope.credentials import Credential
-from pleo_scope.errors import CredentialRejected, PleoThrottled
-from pleo_scope.pleo_client import ClientSettings, PleoClient
+from pleo_scope.credentials import Credential, StaticCredential
+from pleo_scope.errors import CredentialRejected, PleoThrottled, PleoUnavailable
+from pleo_scope.pleo_client import ClientSettings, PleoClient, RetryPolicy
 from pleo_scope.scope import ScopeBuilder
 from pleo_scope.walk import PageWalker, WalkPosition
 from tests.support import FakeClock, make_client, reference_scope, walk_scope_bytes
@@ -126,6 +126,24 @@ def test_backoff_is_bounded_full_jitter(sim: PleoSimulator) -> None:
         assert 0.0 <= slept <= min(20.0, 0.5 * 2 ** (attempt - 1))
     assert client.stats.throttles == 5
     assert client.stats.retries == 4
+
+
+def test_back_off_never_exceeds_the_retry_after_cap(sim: PleoSimulator) -> None:
+    sim.inject(JOB, Fault("status", status=503, endpoint="job"))
+    clock = FakeClock()
+    client = PleoClient(
+        ClientSettings(
+            "http://pleo.invalid",
+            retry=RetryPolicy(max_attempts=8, backoff_base=4.0, max_retry_after=1.0),
+        ),
+        StaticCredential(Credential("apiKey", "sim-api-key")),
+        clock=clock,
+        transport=in_memory_transport(sim),
+    )
+    with pytest.raises(PleoUnavailable):  # retried to the end, never deferred
+        client.get_job(JOB, Budget.unbounded(clock))
+    assert len(clock.sleeps) == 7
+    assert max(clock.sleeps) <= 1.0
 
 
 def test_resume_from_a_position_fetches_only_the_rest(sim: PleoSimulator) -> None:

@@ -222,9 +222,14 @@ class PleoClient:
         error = state.outcome.exception() if state.outcome else None
         if isinstance(error, PleoThrottled) and error.retry_after is not None:
             return error.retry_after
-        # Full jitter: uniform in [0, min(max, base * 2^n)].
+        # Full jitter: uniform in [0, min(max, base * 2^n)]. Our own back-off stays under the
+        # cap, so only Pleo's Retry-After can ask for more than an invocation may sleep.
         policy = self.settings.retry
-        ceiling = min(policy.backoff_max, policy.backoff_base * 2 ** (state.attempt_number - 1))
+        ceiling = min(
+            policy.backoff_max,
+            policy.max_retry_after,
+            policy.backoff_base * 2 ** (state.attempt_number - 1),
+        )
         return self._rng.uniform(0.0, ceiling)
 
     def _sleep_within(self, seconds: float, budget: Budget) -> None:
