@@ -23,17 +23,16 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import boto3
 
-from benchmarks.processes import moto_process
-from benchmarks.simulator_process import simulator_process
+from benchmarks.processes import bench_stack
 from pleo_scope.pleo_client import PleoClient
-from tooling.local_stack import LocalLambdaContext, LocalStack, local_stack
+from tooling.local_stack import LocalLambdaContext
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,50 +82,18 @@ def timed_clients(timers: Timers) -> Iterator[None]:
         PleoClient._call = original_call  # type: ignore[method-assign]
 
 
-def drain(stack: LocalStack, stop: threading.Event, counted: list[int]) -> Callable[[], None]:
-    sqs = stack.client("sqs")  # made before the timers: the consumer is not the function
-    url = stack.physical["ScopeQueue"]
-
-    def run() -> None:
-        while True:
-            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-            if not messages:
-                if stop.is_set():
-                    return
-                time.sleep(0.02)
-                continue
-            counted[0] += len(messages)
-            sqs.delete_message_batch(
-                QueueUrl=url,
-                Entries=[
-                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]}
-                    for n, m in enumerate(messages)
-                ],
-            )
-
-    return run
-
-
 def bench_invocation(items: int) -> None:
     job_id = str(uuid.uuid4())
     logging.getLogger("pleo_scope").setLevel(logging.WARNING)
     overrides = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
-    with (
-        simulator_process(f"{job_id}:{items}") as pleo_url,
-        moto_process() as endpoint,
-        local_stack(pleo_url, endpoint=endpoint, overrides=overrides) as stack,
-    ):
-        stop, counted = threading.Event(), [0]
-        consumer = threading.Thread(target=drain(stack, stop, counted), daemon=True)
-        consumer.start()
+    with bench_stack(job_id, items, overrides) as stack:
         timers = Timers()
         with timed_clients(timers):
             app = importlib.import_module("app")
             started = time.perf_counter()
             result = app.lambda_handler({"jobId": job_id}, LocalLambdaContext(900))
             total = time.perf_counter() - started
-        stop.set()
-        consumer.join(timeout=120)
+    counted = stack.consumed
     assert result["done"], result
     spent = dict(timers.seconds)
     rest = total - sum(spent.values())

@@ -23,20 +23,16 @@ import math
 import resource
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-from benchmarks.bench_e2e import drain
-from benchmarks.processes import moto_process
-from benchmarks.simulator_process import simulator_process
+from benchmarks.processes import bench_stack
 from pleo_scope.aws.keys import CURSOR_SK, LEDGER_SK, WALK_SK, walk_pk
 from tooling.local_stack import (
     LocalLambdaContext,
     LocalStack,
-    local_stack,
     short_invocation_settings,
 )
 
@@ -70,14 +66,8 @@ def run(items: int, budget: float) -> dict[str, Any]:
         "POWERTOOLS_METRICS_DISABLED": "true",
         **short_invocation_settings(budget),
     }
-    with (
-        simulator_process(f"{job_id}:{items}") as pleo_url,
-        moto_process() as endpoint,
-        local_stack(pleo_url, endpoint=endpoint, overrides=overrides) as stack,
-    ):
-        stop, consumed = threading.Event(), [0]
-        consumer = threading.Thread(target=drain(stack, stop, consumed), daemon=True)
-        consumer.start()
+    with bench_stack(job_id, items, overrides) as bench:
+        stack = bench.aws
         app = importlib.import_module("app")
         started = time.perf_counter()
         event: dict[str, Any] = {"jobId": job_id}
@@ -101,20 +91,19 @@ def run(items: int, budget: float) -> dict[str, Any]:
                 flush=True,
             )
         seconds = time.perf_counter() - started
-        stop.set()
-        consumer.join(timeout=600)
         print()
-        return {
-            "items": items,
-            "seconds": seconds,
-            "iterations": iterations,
-            "executions": math.ceil(iterations / ITERATIONS_PER_EXECUTION),
-            "in_scope": result["itemsInScope"],
-            "consumed": consumed[0],
-            "largest_state": largest_payload,
-            "largest_items": largest_items(stack, job_id),
-            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        }
+        largest = largest_items(stack, job_id)
+    return {
+        "items": items,
+        "seconds": seconds,
+        "iterations": iterations,
+        "executions": math.ceil(iterations / ITERATIONS_PER_EXECUTION),
+        "in_scope": result["itemsInScope"],
+        "consumed": bench.consumed[0],
+        "largest_state": largest_payload,
+        "largest_items": largest,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
 def in_child(items: int, budget: float) -> dict[str, Any]:

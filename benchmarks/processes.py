@@ -5,13 +5,65 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
-from tooling.local_stack import free_port
+from tooling.local_stack import LocalStack, free_port, local_stack
+
+
+@dataclass
+class BenchStack:
+    aws: LocalStack
+    consumed: list[int]
+    """Messages the consumer thread has received and deleted so far (one counter)."""
+
+
+@contextmanager
+def bench_stack(job_id: str, items: int, overrides: dict[str, str]) -> Iterator[BenchStack]:
+    """Simulator and moto in processes of their own, the template's resources, and a consumer
+    thread draining the queue as downstream would (moto's SQS slows down with depth)."""
+    from benchmarks.simulator_process import simulator_process
+
+    with (
+        simulator_process(f"{job_id}:{items}") as pleo_url,
+        moto_process() as endpoint,
+        local_stack(pleo_url, endpoint=endpoint, overrides=overrides) as aws,
+    ):
+        stop, consumed = threading.Event(), [0]
+        # Made here, before any timing hook is installed: the consumer is not the function.
+        sqs = aws.client("sqs")
+        consumer = threading.Thread(
+            target=_drain, args=(sqs, aws.physical["ScopeQueue"], stop, consumed), daemon=True
+        )
+        consumer.start()
+        try:
+            yield BenchStack(aws, consumed)
+        finally:
+            stop.set()
+            consumer.join(timeout=600)
+
+
+def _drain(sqs: Any, url: str, stop: threading.Event, consumed: list[int]) -> None:
+    while True:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not messages:
+            if stop.is_set():
+                return
+            time.sleep(0.02)
+            continue
+        consumed[0] += len(messages)
+        sqs.delete_message_batch(
+            QueueUrl=url,
+            Entries=[
+                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)
+            ],
+        )
 
 
 @contextmanager

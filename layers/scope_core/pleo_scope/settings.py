@@ -4,7 +4,7 @@ locally). A missing or malformed variable is a `ConfigurationError` that names i
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from pleo_scope.errors import ConfigurationError
@@ -63,25 +63,22 @@ class _Reader:
         return value
 
     def integer(self, name: str, default: int) -> int:
-        raw = self.env.get(name, "").strip()
-        if not raw:
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ConfigurationError(f"{name}={raw!r} is not an integer") from None
-        if value <= 0:
-            raise ConfigurationError(f"{name}={raw!r} must be positive")
-        return value
+        return self._numeric(name, default, int, "an integer", positive=True)
 
     def number(self, name: str, default: float) -> float:
+        return self._numeric(name, default, float, "a number", positive=False)
+
+    def _numeric[N: (int, float)](
+        self, name: str, default: N, convert: Callable[[str], N], kind: str, *, positive: bool
+    ) -> N:
         raw = self.env.get(name, "").strip()
         if not raw:
             return default
         try:
-            value = float(raw)
+            value = convert(raw)
         except ValueError:
-            raise ConfigurationError(f"{name}={raw!r} is not a number") from None
-        if value < 0:
-            raise ConfigurationError(f"{name}={raw!r} must not be negative")
+            raise ConfigurationError(f"{name}={raw!r} is not {kind}") from None
+        if value < 0 or (positive and value == 0):
+            bound = "positive" if positive else "not negative"
+            raise ConfigurationError(f"{name}={raw!r} must be {bound}")
         return value
