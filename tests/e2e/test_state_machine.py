@@ -58,6 +58,11 @@ def test_a_large_job_loops_continues_as_new_and_matches_one_invocation(stack: St
     ]
     for invocation in invocations:  # loop state stays small: never items
         assert len(json.dumps(invocation["event"])) < 300
+    # History: a full execution holds 2 iterations here (500 in the template). At under 20
+    # events an iteration, 500 stay under 10,000 of the 25,000 allowed.
+    sfn = stack.aws.client("stepfunctions")
+    first = sfn.get_execution_history(executionArn=walk.executions[0]["executionArn"])
+    assert len(first["events"]) < 2 * 20 + 10, len(first["events"])
     via_step_functions = stack.s3_object(output["scope"]["key"])
     assert via_step_functions == stack.expected_scope(job)
     assert_published_exactly_once(stack, job.id, via_step_functions)
