@@ -106,12 +106,17 @@ class Stack:
             dynamodb.delete_item(TableName=table, Key={"id": item["id"]})
 
 
+QUIET = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
+
+
 @contextmanager
-def open_stack() -> Iterator[Stack]:
+def open_stack(*, quiet: bool = False) -> Iterator[Stack]:
+    """`quiet` silences the function's INFO logs and metrics (tools print tables)."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     simulator = PleoSimulator()
+    overrides = {**OVERRIDES, **(QUIET if quiet else {})}
     with (
         serve(simulator) as url,
-        local_stack(url, overrides=OVERRIDES, substitutions=SUBSTITUTIONS) as aws,
+        local_stack(url, overrides=overrides, substitutions=SUBSTITUTIONS) as aws,
     ):
         yield Stack(simulator, aws, importlib.import_module("app"))

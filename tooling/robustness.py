@@ -362,7 +362,7 @@ def main() -> None:
     parser.add_argument("--write-readme", action="store_true")
     args = parser.parse_args()
     started = time.perf_counter()
-    with open_stack() as stack:
+    with open_stack(quiet=True) as stack:
         rows = run_matrix(stack, full=args.full)
     table = markdown(rows, args.full)
     print(table)
