@@ -164,3 +164,18 @@ def test_publishing_stops_on_the_budget_and_resumes_at_the_published_position(
     final, _ = service.run(JOB, Budget.unbounded(clock), "loop", continuing_run=1)
     positions = [m["position"] for m in queue_of(service).bodies()]
     assert positions == list(range(final["itemsInScope"]))
+
+
+def test_a_walk_finished_late_leaves_the_rebuild_to_a_fresh_invocation(
+    service: ScopeJobService, clock: FakeClock, simulator: PleoSimulator
+) -> None:
+    service.settings = ServiceSettings(safety_margin_seconds=1.0, rebuild_seconds_per_page=2.0)
+    first, _ = service.run(JOB, Budget.from_remaining(clock, 9.0), "trigger")
+    assert (first["phase"], first["pagesFetched"]) == ("walking", 3)
+    # Pages 4-5 take 3 s of 9; rebuilding 5 pages is estimated at 1 + 10 s: not now.
+    second, _ = service.run(JOB, Budget.from_remaining(clock, 9.0), "loop-1", continuing_run=1)
+    assert (second["done"], second["phase"], second["pagesFetched"]) == (False, "walked", 5)
+    # A fresh invocation that walked nothing rebuilds whatever the estimate says.
+    third, _ = service.run(JOB, Budget.from_remaining(clock, 9.0), "loop-2", continuing_run=1)
+    assert third["done"] is True
+    assert service.archive.get_scope(JOB) == expected(simulator)

@@ -48,6 +48,8 @@ class ServiceSettings:
     max_pages: int = 100_000
     safety_margin_seconds: float = 20.0
     """Kept free at the end of an invocation for the checkpoint, the hand-over and the reply."""
+    rebuild_seconds_per_page: float = 0.01
+    """Estimate for re-reading an archived page (parallel S3 GETs) when the scope is rebuilt."""
 
 
 @dataclass
@@ -122,6 +124,9 @@ class ScopeJobService:
                 scope = builder.build()
         if state.phase == "walked":
             if scope is None:
+                if stats.pages_fetched and not budget.allows(self._rebuild_seconds(state)):
+                    # This invocation spent its time walking: a fresh one rebuilds.
+                    return self._continuation(state, 0.0)
                 scope = self._rebuild(state)
             state = self._write_scope(state, scope)
         if state.phase == "scoped":
@@ -160,6 +165,10 @@ class ScopeJobService:
                 builder.add_items(fetched.page.items)
         assert walker.outcome is not None  # set whenever iteration ends without raising
         return state, walker.outcome, builder
+
+    def _rebuild_seconds(self, state: WalkState) -> float:
+        per_page = self.settings.rebuild_seconds_per_page
+        return self.settings.safety_margin_seconds + state.pages_fetched * per_page
 
     def _rebuild(self, state: WalkState) -> Scope:
         builder = ScopeBuilder()
