@@ -95,3 +95,14 @@ def test_the_credential_is_a_reference_never_a_value() -> None:
     env = TEMPLATE.environment("ScopeJobFunction")
     assert env["PLEO_API_SECRET_ARN"] == {"Ref": "PleoApiSecretArn"}
     assert not [name for name in env if "KEY" in name or "TOKEN" in name]
+
+
+def test_a_trigger_that_keeps_failing_is_kept_not_lost() -> None:
+    config = TEMPLATE.properties("ScopeJobFunction")["EventInvokeConfig"]
+    destination = config["DestinationConfig"]["OnFailure"]
+    assert destination == {
+        "Type": "SQS",
+        "Destination": {"Fn::GetAtt": ["TriggerFailureQueue", "Arn"]},
+    }
+    rule = TEMPLATE.properties("ScopeJobFunction")["Events"]["ExportJobClaimed"]["Properties"]
+    assert rule["DeadLetterConfig"] == {"Type": "SQS"}  # delivery failures too
