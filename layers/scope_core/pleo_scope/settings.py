@@ -79,6 +79,6 @@ class _Reader:
         except ValueError:
             raise ConfigurationError(f"{name}={raw!r} is not {kind}") from None
         if value < 0 or (positive and value == 0):
-            bound = "positive" if positive else "not negative"
-            raise ConfigurationError(f"{name}={raw!r} must be {bound}")
+            bound = "be positive" if positive else "not be negative"
+            raise ConfigurationError(f"{name}={raw!r} must {bound}")
         return value
