@@ -6,6 +6,7 @@ and clients are built once per container, at import.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -42,13 +43,16 @@ persistence = DynamoDBPersistenceLayer(
 )
 
 
-@idempotent_function(
-    data_keyword_argument="trigger", config=idempotency, persistence_store=persistence
-)
-def scope_claimed_job(trigger: dict[str, str], budget: Budget, owner: str) -> dict[str, Any]:
+def _scope_claimed_job(trigger: dict[str, str], budget: Budget, owner: str) -> dict[str, Any]:
     """A trigger from outside Step Functions: within the idempotency window, a repeat of it
     returns this stored result without calling Pleo."""
     return run(trigger["jobId"], budget, owner, None)
+
+
+# Applied by assignment: the decorator is untyped, and the annotation keeps the signature.
+scope_claimed_job: Callable[..., dict[str, Any]] = idempotent_function(
+    data_keyword_argument="trigger", config=idempotency, persistence_store=persistence
+)(_scope_claimed_job)
 
 
 @tracer.capture_method
@@ -73,7 +77,10 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     try:
         if request.from_step_functions:
             return run(request.job_id, budget, owner, request.run_id)
-        return scope_claimed_job(trigger={"jobId": request.job_id}, budget=budget, owner=owner)
+        result: dict[str, Any] = scope_claimed_job(
+            trigger={"jobId": request.job_id}, budget=budget, owner=owner
+        )
+        return result
     except Exception as error:
         metrics.add_metric("Failures", MetricUnit.Count, 1)
         metrics.add_metadata("error", type(error).__name__)
