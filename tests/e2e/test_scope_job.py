@@ -19,22 +19,9 @@ from pleo_scope.errors import (
 )
 from tests.e2e.conftest import Stack, load_event
 from tooling.pleo_sim import Fault
+from tooling.robustness import CrashAt, InjectedCrash
 
 CRASH_SEED = "crash-points"  # 45 items: 5 pages, 34 in scope (4 SQS batches)
-
-
-class CrashAt:
-    """Test seam: raise at one step boundary, once."""
-
-    def __init__(self, step: str, occurrence: int = 1) -> None:
-        self.step = step
-        self.remaining = occurrence
-
-    def on_step(self, step: str, job_id: str, number: int) -> None:
-        if step == self.step:
-            self.remaining -= 1
-            if self.remaining == 0:
-                raise RuntimeError(f"injected crash at {step} #{number}")
 
 
 def assert_published_exactly_once(stack: Stack, job_id: str, expected: bytes) -> None:
@@ -158,7 +145,7 @@ def crash_and_rerun(stack: Stack, step: str, occurrence: int) -> None:
     job = stack.new_job(items=45, seed=CRASH_SEED)
     event = {"jobId": job.id}
     stack.app.app.service.observer = CrashAt(step, occurrence)
-    with pytest.raises(RuntimeError, match="injected crash"):
+    with pytest.raises(InjectedCrash, match=step):
         stack.invoke(event)
     result = stack.invoke(event)  # the failed attempt left no idempotency record
     assert result["done"]
