@@ -1,0 +1,25 @@
+"""What one invocation is given (its settings) and what it counts (its stats)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSettings:
+    max_pages: int = 100_000
+    safety_margin_seconds: float = 20.0
+    """Kept free at the end of an invocation for the checkpoint, the hand-over and the reply."""
+    rebuild_seconds_per_page: float = 0.01
+    """Estimate for re-reading an archived page (parallel S3 GETs) when the scope is rebuilt."""
+
+
+@dataclass
+class InvocationStats:
+    pages_fetched: int = 0
+    items_seen: int = 0
+    items_enqueued: int = 0
+    items_skipped_by_ledger: int = 0
+    pleo_retries: int = 0
+    pleo_throttles: int = 0
+    seconds: float = 0.0
