@@ -46,6 +46,7 @@ def make_client(
     page_size: int = 100,
     read_timeout: float = 5.0,
     max_attempts: int = 5,
+    max_requests_per_minute: float | None = None,
 ) -> PleoClient:
     return PleoClient(
         ClientSettings(
@@ -54,6 +55,7 @@ def make_client(
             connect_timeout=1.0,
             read_timeout=read_timeout,
             retry=RetryPolicy(max_attempts=max_attempts),
+            max_requests_per_minute=max_requests_per_minute,
         ),
         StaticCredential(Credential("apiKey", API_KEY)),
         clock=clock or FakeClock(),

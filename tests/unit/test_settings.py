@@ -25,6 +25,7 @@ def test_defaults_and_overrides() -> None:
     assert settings.pleo.connect_timeout == 3.0
     assert settings.max_pages == 100_000
     assert settings.pleo.retry.max_retry_after == 60.0
+    assert settings.pleo.max_requests_per_minute == 500
 
 
 @pytest.mark.parametrize("missing", sorted(REQUIRED))
@@ -40,6 +41,7 @@ def test_a_missing_variable_is_named(missing: str) -> None:
         ("PLEO_PAGE_SIZE", "many", "is not an integer"),
         ("PLEO_PAGE_SIZE", "0", "must be positive"),
         ("PLEO_MAX_PAGES", "-1", "must be positive"),
+        ("PLEO_MAX_REQUESTS_PER_MINUTE", "0", "must be positive"),
         ("SAFETY_MARGIN_SECONDS", "soon", "is not a number"),
         ("PLEO_READ_TIMEOUT_SECONDS", "-2", "must not be negative"),
     ],

@@ -1,7 +1,7 @@
 """A local stand-in for Pleo's Export API (../shared/pleo-api.md), with fault injection."""
 
-from tooling.pleo_sim.app import PleoSimulator, SimRequest, SimResponse
+from tooling.pleo_sim.app import PleoSimulator, RateLimit, SimRequest, SimResponse
 from tooling.pleo_sim.faults import Fault
 from tooling.pleo_sim.jobs import SimJob
 
-__all__ = ["Fault", "PleoSimulator", "SimJob", "SimRequest", "SimResponse"]
+__all__ = ["Fault", "PleoSimulator", "RateLimit", "SimJob", "SimRequest", "SimResponse"]

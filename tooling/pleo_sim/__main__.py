@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from tooling.pleo_sim.app import PleoSimulator
+from tooling.pleo_sim.app import PleoSimulator, RateLimit
 from tooling.pleo_sim.jobs import SimJob
 from tooling.pleo_sim.server import serve
 
@@ -22,8 +22,15 @@ def main() -> None:
         help="seed a job with that many generated items (status defaults to in_progress)",
     )
     parser.add_argument("--max-limit", type=int, default=1000)
+    parser.add_argument(
+        "--rate-limit",
+        type=int,
+        metavar="PER_MINUTE",
+        help="answer 429 with Retry-After past this many requests in any minute",
+    )
     args = parser.parse_args()
-    simulator = PleoSimulator(max_limit=args.max_limit)
+    rate_limit = RateLimit(args.rate_limit) if args.rate_limit else None
+    simulator = PleoSimulator(max_limit=args.max_limit, rate_limit=rate_limit)
     for spec in args.job:
         job_id, items, *status = spec.split(":")
         simulator.add_job(

@@ -6,8 +6,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import random
 import threading
+import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
@@ -57,6 +61,16 @@ class LoggedRequest:
     action: str
 
 
+@dataclass(frozen=True)
+class RateLimit:
+    """At most `requests` API requests in any `per_seconds` (a sliding window over every
+    job and credential: Pleo does not say what it counts per). Refused requests do not
+    count; they get 429 with Retry-After in whole seconds."""
+
+    requests: int
+    per_seconds: float = 60.0
+
+
 @dataclass
 class _JobState:
     job: SimJob
@@ -75,8 +89,11 @@ class PleoSimulator:
         access_tokens: dict[str, set[str]] | None = None,
         max_limit: int = 1000,
         seed: int = 0,
+        rate_limit: RateLimit | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """`api_keys`/`access_tokens` map each accepted credential to its scopes."""
+        """`api_keys`/`access_tokens` map each accepted credential to its scopes; `clock`
+        (seconds) times the rate limit."""
         self.api_keys = api_keys if api_keys is not None else {"sim-api-key": {READ_SCOPE}}
         self.access_tokens = (
             access_tokens if access_tokens is not None else {"sim-access-token": {READ_SCOPE}}
@@ -86,6 +103,9 @@ class PleoSimulator:
         self._jobs: dict[str, _JobState] = {}
         self._rng = random.Random(seed)
         self._lock = threading.Lock()
+        self._clock = clock
+        self.rate_limit = rate_limit
+        self._admitted: deque[float] = deque()
 
     # -- control ------------------------------------------------------------------------
 
@@ -101,6 +121,11 @@ class PleoSimulator:
     def clear_faults(self, job_id: str) -> None:
         with self._lock:
             self._jobs[job_id].faults.clear()
+
+    def set_rate_limit(self, rate_limit: RateLimit | None) -> None:
+        with self._lock:
+            self.rate_limit = rate_limit
+            self._admitted.clear()
 
     def job(self, job_id: str) -> SimJob:
         return self._jobs[job_id].job
@@ -135,7 +160,7 @@ class PleoSimulator:
         if state is None:
             return SimResponse.error(404, f"export job {job_id} not found")
         state.requests += 1
-        response = self._respond(state, endpoint, query, request.headers)
+        response = self._over_rate_limit() or self._respond(state, endpoint, query, request.headers)
         self.log.append(
             LoggedRequest(job_id, state.requests, endpoint, query, response.status, response.action)
         )
@@ -175,6 +200,23 @@ class PleoSimulator:
             response = self._distort_pagination(state, response, fired)
         response.delay += delay
         return response
+
+    def _over_rate_limit(self) -> SimResponse | None:
+        limit = self.rate_limit
+        if limit is None:
+            return None
+        now = self._clock()
+        while self._admitted and self._admitted[0] <= now - limit.per_seconds:
+            self._admitted.popleft()
+        if len(self._admitted) < limit.requests:
+            self._admitted.append(now)
+            return None
+        wait = max(1, math.ceil(self._admitted[0] + limit.per_seconds - now))
+        return SimResponse.error(
+            429,
+            f"rate limit of {limit.requests} per {limit.per_seconds:g}s",
+            **{"Retry-After": str(wait)},
+        )
 
     @staticmethod
     def _replacement(fault: Fault) -> SimResponse | None:

@@ -5,6 +5,7 @@ can be seeded and broken from another process:
   POST /_sim/jobs                 {"id", "status"?, "generatedItems"?, "items"?, "pageSizes"?}
   POST /_sim/jobs/{id}/faults     [{"kind": ..., "onRequests": [...], ...}, ...]
   GET  /_sim/jobs/{id}/requests   {"count": n}
+  POST /_sim/rate-limit           {"requests": n, "perSeconds"?: 60} (`requests` null: none)
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from contextlib import contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from tooling.pleo_sim.app import PleoSimulator, SimRequest, SimResponse
+from tooling.pleo_sim.app import PleoSimulator, RateLimit, SimRequest, SimResponse
 from tooling.pleo_sim.faults import Fault
 from tooling.pleo_sim.jobs import SimJob
 
@@ -70,6 +71,12 @@ class _Handler(BaseHTTPRequestHandler):
         elif self.command == "POST" and len(parts) == 4 and parts[3] == "faults":
             simulator.inject(parts[2], *(Fault.from_json(f) for f in body))
             self._send(SimResponse.json(201, {"faults": len(body)}))
+        elif self.command == "POST" and parts == ["_sim", "rate-limit"]:
+            limit = None
+            if body.get("requests") is not None:
+                limit = RateLimit(int(body["requests"]), float(body.get("perSeconds", 60.0)))
+            simulator.set_rate_limit(limit)
+            self._send(SimResponse.json(200, {"rateLimit": body}))
         elif self.command == "GET" and len(parts) == 4 and parts[3] == "requests":
             self._send(SimResponse.json(200, {"count": simulator.request_count(parts[2])}))
         else:

@@ -36,6 +36,7 @@ from pleo_scope.errors import (
     TransientPleoError,
 )
 from pleo_scope.models import ExportJob, ItemPage, parse_job, parse_page
+from pleo_scope.pacing import Pacer
 
 USER_AGENT = "pleo-export-scope/0.1"
 
@@ -63,6 +64,8 @@ class ClientStats:
     requests: int = 0
     retries: int = 0
     throttles: int = 0
+    paced_seconds: float = 0.0
+    """Time spent waiting for a slot under `max_requests_per_minute`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,9 @@ class ClientSettings:
     connect_timeout: float = 3.0
     read_timeout: float = 10.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    max_requests_per_minute: float | None = None
+    """Every request of the client (retries and re-reads included) is paced under it;
+    None: unpaced. Settings.from_env sets PLEO_MAX_REQUESTS_PER_MINUTE (default 500)."""
 
     @property
     def worst_case_request_seconds(self) -> float:
@@ -93,6 +99,9 @@ class PleoClient:
         self._credentials = credentials
         self._clock = clock or SystemClock()
         self._rng = rng or random.Random()
+        # One pacer per client, and one client per process: the pace holds across the
+        # requests of an invocation and across the invocations a container serves.
+        self._pacer = Pacer(settings.max_requests_per_minute, self._clock)
         self._http = httpx.Client(
             base_url=settings.base_url,
             timeout=httpx.Timeout(
@@ -203,8 +212,10 @@ class PleoClient:
         force_fetch: bool,
     ) -> httpx.Response:
         worst_case = self.settings.worst_case_request_seconds
-        if not budget.allows(worst_case):
-            raise RetryDeferred(0.0, f"no time left for a request for {what}")
+        pace = self._pacer.delay()
+        if not budget.allows(pace + worst_case):
+            raise RetryDeferred(pace, f"no time left for a request for {what}")
+        self.stats.paced_seconds += self._pacer.acquire()
         credential = self._credentials.get(force_fetch=force_fetch)
         self.stats.requests += 1
         try:

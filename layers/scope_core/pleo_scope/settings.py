@@ -38,6 +38,7 @@ class Settings:
                     max_attempts=reader.integer("PLEO_MAX_ATTEMPTS", 5),
                     max_retry_after=reader.number("PLEO_MAX_RETRY_AFTER_SECONDS", 60.0),
                 ),
+                max_requests_per_minute=reader.integer("PLEO_MAX_REQUESTS_PER_MINUTE", 500),
             ),
             secret_arn=reader.text("PLEO_API_SECRET_ARN"),
             scope_table=reader.text("SCOPE_TABLE_NAME"),
