@@ -1,7 +1,9 @@
 """ScopeJob: turn one claimed Pleo export job into its processing scope.
 
 Thin by design: parse the event, then call the core (`pleo_scope`, in the layer). Utilities
-and clients are built once per container, at import.
+are built once per container, at import; AWS clients on their first use (nothing at import
+talks to the network). Tracing is Lambda's active tracing (template.yaml), without an X-Ray
+SDK in the code (README, "Tracing").
 """
 
 from __future__ import annotations
@@ -9,17 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
+from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pleo_scope import wiring
+from pleo_scope.aws.idempotency import DeferredDynamoDBPersistenceLayer
 from pleo_scope.clock import Budget
 from pleo_scope.events import parse_event
 from pleo_scope.service import InvocationStats
@@ -29,7 +28,6 @@ SERVICE = "pleo-export-scope"
 logger = Logger(service=SERVICE)
 copy_config_to_registered_loggers(source_logger=logger, include={"pleo_scope"})
 metrics = Metrics(namespace="PleoExportScope", service=SERVICE)
-tracer = Tracer(service=SERVICE)
 
 settings = Settings.from_env()
 app = wiring.build(settings)
@@ -38,9 +36,7 @@ idempotency = IdempotencyConfig(
     expires_after_seconds=settings.idempotency_ttl_seconds,
     raise_on_no_idempotency_key=True,
 )
-persistence = DynamoDBPersistenceLayer(
-    table_name=settings.idempotency_table, boto3_client=app.dynamodb
-)
+persistence = DeferredDynamoDBPersistenceLayer(settings.idempotency_table, lambda: app.dynamodb)
 
 
 def _scope_claimed_job(trigger: dict[str, str], budget: Budget, owner: str) -> dict[str, Any]:
@@ -55,7 +51,6 @@ scope_claimed_job: Callable[..., dict[str, Any]] = idempotent_function(
 )(_scope_claimed_job)
 
 
-@tracer.capture_method
 def run(job_id: str, budget: Budget, owner: str, continuing_run: int | None) -> dict[str, Any]:
     result, stats = app.service.run(job_id, budget, owner, continuing_run)
     record_metrics(result, stats)
@@ -64,13 +59,11 @@ def run(job_id: str, budget: Budget, owner: str, continuing_run: int | None) -> 
 
 
 @logger.inject_lambda_context(log_event=False)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse_event(event)
     logger.set_correlation_id(request.job_id)
     logger.append_keys(jobId=request.job_id)
-    tracer.put_annotation("jobId", request.job_id)
     idempotency.register_lambda_context(context)
     budget = Budget.from_remaining(app.service.clock, context.get_remaining_time_in_millis() / 1e3)
     owner = context.aws_request_id

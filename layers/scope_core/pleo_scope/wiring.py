@@ -1,10 +1,16 @@
-"""Build the service from settings: once per Lambda container, once per demo or test run."""
+"""Build the service from settings: once per Lambda container, once per demo or test run.
+
+Building makes no AWS client and opens no connection: each client is made on its first call
+(`LazyClient`), so importing the handler stays cheap and never touches the network.
+"""
 
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
@@ -23,6 +29,9 @@ from pleo_scope.settings import Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_stepfunctions import SFNClient
 
 # Adaptive retries absorb DynamoDB and SQS throttling before the code sees it.
 AWS_CONFIG = Config(
@@ -39,6 +48,34 @@ for _noisy in ("botocore.parsers", "botocore.endpoint", "botocore.hooks"):
     logging.getLogger(_noisy).setLevel(logging.INFO)
 
 
+class LazyClient:
+    """Stands in for a boto3 client (or what wraps one) and makes it on first attribute access,
+    once, under a lock (the walk's threads may race for it). A client costs tens of
+    milliseconds, and a container may never need some (Step Functions only on a hand-over)."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._lazy_make = make
+        self._lazy_client: Any = None
+        self._lazy_lock = threading.Lock()
+
+    @property
+    def made(self) -> bool:
+        return self._lazy_client is not None
+
+    def __getattr__(self, name: str) -> Any:
+        client = self._lazy_client
+        if client is None:
+            with self._lazy_lock:
+                if self._lazy_client is None:
+                    self._lazy_client = self._lazy_make()
+                client = self._lazy_client
+        return getattr(client, name)
+
+
+def _client(session: boto3.session.Session, service: str) -> Any:
+    return LazyClient(lambda: session.client(service, config=AWS_CONFIG))  # type: ignore[call-overload]
+
+
 @dataclass
 class Wiring:
     settings: Settings
@@ -51,8 +88,16 @@ class Wiring:
 def build(settings: Settings, *, clock: Clock | None = None) -> Wiring:
     clock = clock or SystemClock()
     session = boto3.session.Session()
-    dynamodb = session.client("dynamodb", config=AWS_CONFIG)
-    secrets = SecretsProvider(boto3_client=session.client("secretsmanager", config=AWS_CONFIG))
+    dynamodb = cast("DynamoDBClient", _client(session, "dynamodb"))
+    # Powertools registers a hook on the client when the provider is made: made on first use.
+    secrets = cast(
+        "SecretsProvider",
+        LazyClient(
+            lambda: SecretsProvider(
+                boto3_client=session.client("secretsmanager", config=AWS_CONFIG)
+            )
+        ),
+    )
     credentials = SecretsManagerCredentialSource(
         secrets, settings.secret_arn, settings.secret_max_age_seconds
     )
@@ -60,11 +105,11 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Wiring:
     service = ScopeJobService(
         pleo=PleoClient(settings.pleo, credentials, clock=clock),
         checkpoints=checkpoints,
-        archive=S3ScopeArchive(session.client("s3", config=AWS_CONFIG), settings.bucket),
-        queue=SqsScopeQueue(session.client("sqs", config=AWS_CONFIG), settings.queue_url),
+        archive=S3ScopeArchive(cast("S3Client", _client(session, "s3")), settings.bucket),
+        queue=SqsScopeQueue(cast("SQSClient", _client(session, "sqs")), settings.queue_url),
         ledger=DynamoPublishLedger(dynamodb, settings.scope_table, clock),
         hand_over=StepFunctionsHandOver(
-            session.client("stepfunctions", config=AWS_CONFIG), settings.state_machine_arn
+            cast("SFNClient", _client(session, "stepfunctions")), settings.state_machine_arn
         ),
         settings=ServiceSettings(
             max_pages=settings.max_pages, safety_margin_seconds=settings.safety_margin_seconds
