@@ -44,7 +44,8 @@ def reference_scope(observations: list[dict[str, Any]]) -> bytes:
         json.dumps(item, sort_keys=True, separators=(",", ":"), ensure_ascii=False) + "\n"
         for item in kept
     ]
-    return "".join(lines).encode("utf-8")
+    # A lone surrogate (valid JSON, not UTF-8) is written as its \uXXXX escape (DESIGN.md).
+    return "".join(lines).encode("utf-8", "backslashreplace")
 
 
 @dataclass

@@ -61,6 +61,8 @@ def run(job_id: str, budget: Budget, owner: str, continuing_run: int | None) -> 
 @logger.inject_lambda_context(log_event=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    # Read first: the remaining time is the function's time-out (Lambda exposes no variable).
+    settings.require_time_to_work(context.get_remaining_time_in_millis() / 1e3)
     request = parse_event(event)
     logger.set_correlation_id(request.job_id)
     logger.append_keys(jobId=request.job_id)

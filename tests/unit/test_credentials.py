@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import json
 
 import pytest
 
@@ -44,3 +45,38 @@ def test_wrong_shapes_name_the_secret_but_never_its_value(
 
 def test_repr_hides_the_value() -> None:
     assert "k-123" not in repr(Credential("apiKey", "k-123"))
+
+
+@pytest.mark.parametrize(
+    ("secret_string", "header"),
+    [
+        ('{"accessToken": "t-9\\n"}', "Bearer t-9"),  # a copy-paste's trailing newline
+        ('{"accessToken": "  t-9 \\r\\n\\t"}', "Bearer t-9"),
+        ('{"apiKey": "\\u00a0k-123\\u3000"}', "Basic " + base64.b64encode(b"k-123:").decode()),
+    ],
+)
+def test_surrounding_whitespace_is_stripped(secret_string: str, header: str) -> None:
+    assert parse_secret(secret_string, SECRET).authorization_header() == header
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "k-1\n23",  # a line break inside
+        "k-1\x0023",
+        "k-123\x7f",
+        "k-\u00e9123",  # non-ASCII letter
+        "k-123\udc80",  # a lone surrogate
+        "k-\u200b123",  # zero-width space
+    ],
+)
+@pytest.mark.parametrize("kind", ["apiKey", "accessToken"])
+def test_anything_else_outside_printable_ascii_is_invalid_secret(kind: str, value: str) -> None:
+    secret_string = json.dumps({kind: value})
+    complaint = f"`{kind}` holds characters outside printable ASCII"
+    with pytest.raises(InvalidSecret, match=complaint) as caught:
+        parse_secret(secret_string, SECRET)
+    assert SECRET in str(caught.value)
+    assert "k-" not in str(caught.value)
+    assert "123" not in str(caught.value)
+    assert caught.value.__cause__ is None

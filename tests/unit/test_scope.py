@@ -6,6 +6,7 @@ import json
 import logging
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 
 from pleo_scope.scope import ScopeBuilder, build_manifest, build_scope, iter_entries
@@ -107,3 +108,49 @@ def test_manifest_has_the_contract_fields() -> None:
         "schemaVersion": 1,
     }
     assert len(manifest["sha256"]) == 64
+
+
+# --- hostile text: every JSON string Pleo can send ends in the scope -------------------------
+
+LONE = '"Receipt \\ud83d", "low": "\\udc00x", "pair": "\\ud83d\\ude00", "nul": "\\u0000\\u001f"'
+
+
+def test_a_lone_surrogate_is_written_as_its_escape_the_same_on_every_path() -> None:
+    # Valid JSON from Pleo: a lone high surrogate, a lone low one, a real pair, control chars.
+    raw_page = (
+        '{"data": [{"accountingEntryId": "a\\udfff", "status": "pending", "failureReason":'
+        + LONE
+        + '}], "pagination": {"hasNextPage": false}}'
+    ).encode()
+    live = httpx.Response(200, content=raw_page).json()["data"]  # as the client parses it
+    rebuilt = json.loads(raw_page)["data"]  # the archived raw page, read back (rebuild)
+    jsonl = build_scope([live]).jsonl
+    assert jsonl == build_scope([rebuilt]).jsonl == build_scope([live]).jsonl
+    assert jsonl == (
+        b'{"accountingEntryId":"a\\udfff","failureReason":"Receipt \\ud83d","low":"\\udc00x",'
+        b'"nul":"\\u0000\\u001f","pair":"\xf0\x9f\x98\x80","status":"pending"}\n'
+    )
+    assert jsonl == reference_scope(live)
+    # The escape reads back as the same text; the line is one line of UTF-8.
+    assert json.loads(jsonl) == live[0]
+    jsonl.decode("utf-8")
+    assert [e.accounting_entry_id for e in build_scope([live]).entries()] == ["a\udfff"]
+
+
+def test_raw_surrogate_bytes_read_the_same_live_and_from_the_archive() -> None:
+    # CESU-8 bytes of a surrogate: json.loads(bytes) reads them (surrogatepass), both in the
+    # client (httpx's Response.json) and in the rebuild from the archived raw page.
+    raw_page = (
+        b'{"data": [{"accountingEntryId": "x", "status": "pending", "note": "\xed\xa0\xbd"}],'
+        b' "pagination": {"hasNextPage": false}}'
+    )
+    live = httpx.Response(200, content=raw_page).json()["data"]
+    jsonl = build_scope([live]).jsonl
+    assert jsonl == build_scope([json.loads(raw_page)["data"]]).jsonl
+    assert jsonl == b'{"accountingEntryId":"x","note":"\\ud83d","status":"pending"}\n'
+
+
+def test_an_id_of_any_length_is_carried_and_ordered() -> None:
+    long_id = "b" * 3000
+    scope = build_scope([[make_item(JOB, long_id, "pending"), make_item(JOB, A, "pending")]])
+    assert [e.accounting_entry_id for e in scope.entries()] == [A, long_id]

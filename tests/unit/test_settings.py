@@ -49,3 +49,41 @@ def test_a_missing_variable_is_named(missing: str) -> None:
 def test_a_malformed_value_is_named(name: str, value: str, complaint: str) -> None:
     with pytest.raises(ConfigurationError, match=f"{name}='{value}' {complaint}"):
         Settings.from_env({**REQUIRED, name: value})
+
+
+@pytest.mark.parametrize("value", ["nan", "NaN", "inf", "-inf", "Infinity", "1e999"])
+@pytest.mark.parametrize(
+    "name",
+    ["SAFETY_MARGIN_SECONDS", "PLEO_READ_TIMEOUT_SECONDS", "PLEO_MAX_RETRY_AFTER_SECONDS"],
+)
+def test_a_number_that_is_not_finite_is_named(name: str, value: str) -> None:
+    with pytest.raises(ConfigurationError, match=f"{name}='{value}' is not a finite number"):
+        Settings.from_env({**REQUIRED, name: value})
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "1e999"])
+def test_an_integer_that_is_not_finite_is_named(value: str) -> None:
+    with pytest.raises(ConfigurationError, match=f"PLEO_PAGE_SIZE='{value}' is not an integer"):
+        Settings.from_env({**REQUIRED, "PLEO_PAGE_SIZE": value})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "invocation_seconds", "named"),
+    [
+        ({"SAFETY_MARGIN_SECONDS": "20000"}, 900.0, "SAFETY_MARGIN_SECONDS=20000"),  # ms?
+        ({"SAFETY_MARGIN_SECONDS": "900"}, 900.0, "SAFETY_MARGIN_SECONDS=900"),  # at: none left
+        ({}, 15.0, "SAFETY_MARGIN_SECONDS=20"),  # the default margin, a 15 s time-out
+        ({"SAFETY_MARGIN_SECONDS": "1"}, 12.0, "PLEO_CONNECT_TIMEOUT_SECONDS"),  # 3 + 10 s
+    ],
+)
+def test_settings_that_leave_no_time_to_work_are_named(
+    overrides: dict[str, str], invocation_seconds: float, named: str
+) -> None:
+    settings = Settings.from_env({**REQUIRED, **overrides})
+    with pytest.raises(ConfigurationError, match=f"{named}.* leaves no time to work"):
+        settings.require_time_to_work(invocation_seconds)
+
+
+def test_settings_that_leave_time_to_work_pass() -> None:
+    Settings.from_env(REQUIRED).require_time_to_work(900.0)
+    Settings.from_env({**REQUIRED, "SAFETY_MARGIN_SECONDS": "899"}).require_time_to_work(900.0)

@@ -40,7 +40,8 @@ class StaticCredential:
 
 
 def parse_secret(secret_string: str, secret_name: str) -> Credential:
-    """`{"apiKey": "..."}` or `{"accessToken": "..."}`; any other shape names the secret only."""
+    """`{"apiKey": "..."}` or `{"accessToken": "..."}`, the value stripped of surrounding
+    whitespace and otherwise printable ASCII; anything else names the secret, never its value."""
     try:
         document = json.loads(secret_string)
     except ValueError:
@@ -57,4 +58,13 @@ def parse_secret(secret_string: str, secret_name: str) -> Credential:
     value = document[kind]
     if not isinstance(value, str) or not value.strip():
         raise InvalidSecret(f"secret {secret_name}: `{kind}` must be a non-empty string")
+    # Surrounding whitespace is a copy-paste accident (a trailing newline); anything else an
+    # HTTP header cannot carry as is would fail every request, so it is refused here.
+    value = value.strip()
+    if not all(" " <= char <= "~" for char in value):
+        raise InvalidSecret(
+            f"secret {secret_name}: `{kind}` holds characters outside printable ASCII"
+            " (control characters or non-ASCII letters); store the credential exactly as Pleo"
+            " issued it"
+        )
     return Credential(kind="apiKey" if kind == "apiKey" else "accessToken", value=value)

@@ -18,7 +18,8 @@ from pydantic import ConfigDict, Field, StringConstraints, ValidationError
 from pleo_scope.errors import InvalidEvent
 
 DETAIL_TYPE = "Export Job Claimed"
-# Job ids go into URLs and S3 keys: accept only the UUID form Pleo uses.
+# Job ids go into URLs and S3 keys: accept only the UUID form Pleo uses, in any letter case;
+# the request carries it in lower case, so one job is one job everywhere.
 JobId = Annotated[
     str,
     StringConstraints(
@@ -67,12 +68,12 @@ def parse_event(event: Any) -> ScopeRequest:
     try:
         if "detail-type" in event or "detail" in event:
             claimed = parse(event=event, model=JobClaimedEvent)
-            return ScopeRequest(claimed.detail.jobId)
+            return ScopeRequest(claimed.detail.jobId.lower())
         if "continuation" in event:
             state = parse(event=event, model=LoopState)
-            return ScopeRequest(state.jobId, state.continuation.runId)
+            return ScopeRequest(state.jobId.lower(), state.continuation.runId)
         direct = parse(event=event, model=DirectRequest)
-        return ScopeRequest(direct.jobId)
+        return ScopeRequest(direct.jobId.lower())
     except ValidationError as error:
         raise InvalidEvent(_describe(error)) from None
 

@@ -7,6 +7,8 @@ instead of sleeping, and the walk turns that into a continuation.
 
 from __future__ import annotations
 
+import logging
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,12 +41,22 @@ from pleo_scope.models import ExportJob, ItemPage, parse_job, parse_page
 from pleo_scope.pacing import Pacer
 
 USER_AGENT = "pleo-export-scope/0.1"
+MAX_WAIT_SECONDS = 86_400
+"""The longest wait a continuation asks for (the loop's `waitSeconds` bound)."""
+
+# httpcore logs at DEBUG what goes wrong while sending request headers, the header value
+# (Authorization included) in the exception's text. Keep it quiet whatever level the
+# function runs at, as wiring.py does for botocore.
+logging.getLogger("httpcore").setLevel(logging.INFO)
 
 
 class RetryDeferred(TransientPleoError):
     """The next attempt must wait longer than this invocation can (or may) sleep."""
 
     def __init__(self, wait_seconds: float, reason: str) -> None:
+        # Finite and within the loop's bound, whatever Pleo asked for (Retry-After: inf).
+        wait_seconds = MAX_WAIT_SECONDS if math.isnan(wait_seconds) else wait_seconds
+        wait_seconds = min(max(wait_seconds, 0.0), MAX_WAIT_SECONDS)
         super().__init__(f"{reason}; next attempt in {wait_seconds:.1f}s")
         self.wait_seconds = wait_seconds
 
@@ -160,10 +172,23 @@ class PleoClient:
             stop=stop_after_attempt(policy.max_attempts),
             wait=self._wait_seconds,
             sleep=lambda seconds: self._sleep_within(seconds, budget),
-            before_sleep=self._count_retry,
             reraise=True,
         )
-        result: T = retrying(self._attempt, path, params, budget, parse, on_400, what)
+        attempts = 0
+
+        def attempt() -> T:
+            # A retry counts once it reaches Pleo: not when a deferral (a wait past the cap
+            # or the budget) or the lack of time for a request prevented it.
+            nonlocal attempts
+            attempts += 1
+            requests = self.stats.requests
+            try:
+                return self._attempt(path, params, budget, parse, on_400, what)
+            finally:
+                if attempts > 1 and self.stats.requests > requests:
+                    self.stats.retries += 1
+
+        result: T = retrying(attempt)
         return result
 
     def _attempt[T](
@@ -250,9 +275,6 @@ class PleoClient:
             raise RetryDeferred(seconds, "the wait does not fit in the time budget")
         self._clock.sleep(seconds)
 
-    def _count_retry(self, state: RetryCallState) -> None:
-        self.stats.retries += 1
-
 
 def _is_retryable(error: BaseException) -> bool:
     return isinstance(error, TransientPleoError) and not isinstance(error, RetryDeferred)
@@ -266,17 +288,23 @@ def _json_body(response: httpx.Response, what: str) -> Any:
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Retry-After as delta-seconds or an HTTP date; None when absent or unreadable."""
+    """Retry-After as delta-seconds or an HTTP date; None when absent or unreadable.
+
+    A number that is not finite (`inf`, `Infinity`, `1e999`, `nan`: `float()` reads them all)
+    is `math.inf`, longer than any cap: the call is deferred, never slept on.
+    """
     if value is None or not value.strip():
         return None
     text = value.strip()
     try:
-        return max(0.0, float(text))
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else math.inf
     try:
         when = parsedate_to_datetime(text)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)

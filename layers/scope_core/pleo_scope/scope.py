@@ -29,8 +29,14 @@ _encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=F
 
 
 def serialize_item(item: JsonObject) -> bytes:
-    """Compact JSON, sorted keys, UTF-8 (no \\u escapes), one line with its newline."""
-    return _encode(item).encode("utf-8") + b"\n"
+    """Compact JSON, sorted keys, UTF-8 (no \\u escapes), one line with its newline.
+
+    A lone UTF-16 surrogate (valid JSON, e.g. `"\\ud83d"`, but not encodable in UTF-8) can
+    only stand inside a JSON string here, so `backslashreplace` writes it back as the same
+    `\\udXXX` escape (lower-case hex): valid JSON for the same text, and the same bytes on every
+    attempt and rebuild. Every other character costs nothing extra.
+    """
+    return _encode(item).encode("utf-8", "backslashreplace") + b"\n"
 
 
 @dataclass(frozen=True, slots=True)

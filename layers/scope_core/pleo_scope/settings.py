@@ -1,8 +1,10 @@
 """Configuration from environment variables (set by template.yaml in AWS, by the local stack
-locally). A missing or malformed variable is a `ConfigurationError` that names it."""
+locally). A missing or malformed variable is a `ConfigurationError` that names it, and so is
+one that is not finite (`nan`, `inf`) or leaves an invocation no time to work."""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -52,6 +54,30 @@ class Settings:
             idempotency_ttl_seconds=reader.integer("IDEMPOTENCY_TTL_SECONDS", 3600),
         )
 
+    def require_time_to_work(self, invocation_seconds: float) -> None:
+        """Stop an invocation at its start when these settings leave it no time to work.
+
+        `invocation_seconds` is the time the invocation started with: the context's
+        remaining time read first thing in the handler, i.e. the function's time-out (Lambda
+        exposes it to the code no other way, and a copy in an environment variable could
+        drift from the real one). With a safety margin at or above it, the walk would never
+        fetch a page and the loop would continue forever; with a request's worst case at or
+        above it, no request would ever start.
+        """
+        if self.safety_margin_seconds >= invocation_seconds:
+            raise ConfigurationError(
+                f"SAFETY_MARGIN_SECONDS={self.safety_margin_seconds:g} leaves no time to work:"
+                f" it must be below the function's time-out (this invocation started with"
+                f" {invocation_seconds:.1f} s); the margin is in seconds"
+            )
+        worst_case = self.pleo.worst_case_request_seconds
+        if worst_case >= invocation_seconds:
+            raise ConfigurationError(
+                f"PLEO_CONNECT_TIMEOUT_SECONDS + PLEO_READ_TIMEOUT_SECONDS = {worst_case:g}"
+                " leaves no time to work: it must be below the function's time-out (this"
+                f" invocation started with {invocation_seconds:.1f} s)"
+            )
+
 
 @dataclass(frozen=True, slots=True)
 class _Reader:
@@ -79,6 +105,8 @@ class _Reader:
             value = convert(raw)
         except ValueError:
             raise ConfigurationError(f"{name}={raw!r} is not {kind}") from None
+        if not math.isfinite(value):  # float() reads "nan", "inf" and "1e999"
+            raise ConfigurationError(f"{name}={raw!r} is not a finite number")
         if value < 0 or (positive and value == 0):
             bound = "be positive" if positive else "not be negative"
             raise ConfigurationError(f"{name}={raw!r} must {bound}")
