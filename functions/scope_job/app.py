@@ -9,11 +9,12 @@ SDK in the code (README, "Tracing").
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idempotent_function
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -28,6 +29,8 @@ SERVICE = "pleo-export-scope"
 logger = Logger(service=SERVICE)
 copy_config_to_registered_loggers(source_logger=logger, include={"pleo_scope"})
 metrics = Metrics(namespace="PleoExportScope", service=SERVICE)
+# Failures again, by error name: an isolated set, so that `error` dimensions nothing else.
+failures_by_error = EphemeralMetrics(namespace="PleoExportScope", service=SERVICE)
 
 settings = Settings.from_env()
 app = wiring.build(settings)
@@ -79,7 +82,17 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     except Exception as error:
         metrics.add_metric("Failures", MetricUnit.Count, 1)
         metrics.add_metadata("error", type(error).__name__)
+        count_failure_by_error(type(error).__name__)
         raise
+
+
+def count_failure_by_error(error_name: str) -> None:
+    failures_by_error.add_dimension("error", error_name)
+    failures_by_error.add_metric("Failures", MetricUnit.Count, 1)
+    try:
+        failures_by_error.flush_metrics()
+    finally:
+        failures_by_error.clear_metrics()  # flushing skips that when metrics are disabled
 
 
 def record_metrics(result: dict[str, Any], stats: InvocationStats) -> None:
@@ -89,8 +102,20 @@ def record_metrics(result: dict[str, Any], stats: InvocationStats) -> None:
     metrics.add_metric("PleoRetries", MetricUnit.Count, stats.pleo_retries)
     metrics.add_metric("PleoThrottles", MetricUnit.Count, stats.pleo_throttles)
     metrics.add_metric("Duration", MetricUnit.Milliseconds, stats.seconds * 1e3)
+    # WalkAge on every invocation that ends unfinished: what the stuck-walk alarm watches.
+    walk_seconds = _seconds_since(stats.walk_started_at)
     if result["done"]:
         metrics.add_metric("ItemsInScope", MetricUnit.Count, result["itemsInScope"])
         metrics.add_metric("JobsScoped", MetricUnit.Count, 1)
+        if walk_seconds is not None:
+            metrics.add_metric("WalkDuration", MetricUnit.Seconds, walk_seconds)
     else:
         metrics.add_metric("HandOvers", MetricUnit.Count, 1)
+        if walk_seconds is not None:
+            metrics.add_metric("WalkAge", MetricUnit.Seconds, walk_seconds)
+
+
+def _seconds_since(started_at: str | None) -> float | None:
+    if not started_at:
+        return None
+    return max(0.0, (app.service.clock.now() - datetime.fromisoformat(started_at)).total_seconds())

@@ -23,3 +23,5 @@ class InvocationStats:
     pleo_retries: int = 0
     pleo_throttles: int = 0
     seconds: float = 0.0
+    walk_started_at: str | None = None
+    """When the run this invocation worked on started (ISO 8601 UTC), once its lease is held."""

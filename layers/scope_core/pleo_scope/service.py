@@ -83,6 +83,7 @@ class ScopeJobService:
         return result
 
     def _continue(self, state: WalkState, budget: Budget, stats: InvocationStats) -> dict[str, Any]:
+        stats.walk_started_at = state.started_at
         scope: Scope | None = None
         if state.phase == "walking":
             state, outcome, builder = self._walk_step().walk(state, budget, stats)
