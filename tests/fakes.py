@@ -34,13 +34,16 @@ class MemoryCheckpoints:
         self.records[job_id] = state = state.but(owner=owner)
         return state
 
-    def advance(self, state: WalkState, position: WalkPosition) -> WalkState:
+    def advance(
+        self, state: WalkState, position: WalkPosition, *, complete: bool = False
+    ) -> WalkState:
         current = self.records[state.job_id]
         if self.leases.get(state.job_id) != state.owner or (
             current.pages_fetched != state.pages_fetched
         ):
             raise WalkInProgress("the checkpoint moved")
-        return self._store(state.but(after=position.after, pages_fetched=position.pages_fetched))
+        moved = state.but(after=position.after, pages_fetched=position.pages_fetched)
+        return self._store(moved.but(phase="walked") if complete else moved)
 
     def update(self, state: WalkState, **changes: Any) -> WalkState:
         if self.leases.get(state.job_id) != state.owner:

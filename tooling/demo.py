@@ -43,7 +43,7 @@ class ProgressBars:
         self.publish: tqdm[Any] | None = None
 
     def on_step(self, step: str, job_id: str, number: int) -> None:
-        if step == "page_written":
+        if step == "checkpoint_written":  # in page order (pages are archived in parallel)
             self.walk.update(number - self.walk.n)
         elif step == "scope_written":
             self.walk.close()

@@ -35,8 +35,9 @@ from tooling.pleo_sim.jobs import make_item
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 START, END = "<!-- robustness-table:start -->", "<!-- robustness-table:end -->"
-STEPS = ("job_checked", "page_written", "checkpoint_written", "scope_written", "batch_sent",
-         "ledger_written")  # fmt: skip
+# page_fetched: fetched, not archived; page_written: archived, not checkpointed.
+STEPS = ("job_checked", "page_fetched", "page_written", "checkpoint_written", "scope_written",
+         "batch_sent", "ledger_written")  # fmt: skip
 
 
 CRASH_SEED = "crash-points"

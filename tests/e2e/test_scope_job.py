@@ -118,7 +118,16 @@ def test_a_trigger_after_the_idempotency_window_rewalks_without_enqueueing_twice
 
 @pytest.mark.parametrize(
     ("step", "occurrence"),
-    [("scope_written", 1), ("batch_sent", 2), ("ledger_written", 3), ("checkpoint_written", 3)],
+    [
+        ("scope_written", 1),
+        ("batch_sent", 2),
+        ("ledger_written", 3),
+        ("checkpoint_written", 3),
+        # Inside the walk's pipeline: fetched but not archived; archived, not checkpointed.
+        ("page_fetched", 4),
+        ("page_written", 2),
+        ("page_written", 5),
+    ],
 )
 def test_a_crash_then_a_rerun_publishes_every_item_once(
     stack: Stack, step: str, occurrence: int

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tooling.harness import Stack
-from tooling.robustness import Row, run_matrix
+from tooling.robustness import STEPS, Row, run_matrix
 
 # The documented gap (README, "Delivery guarantees"): a crash between a batch's send and its
 # ledger write, rerun after SQS's 5-minute dedup window, sends that batch (<= 10) again.
@@ -24,7 +24,7 @@ def rows(stack: Stack) -> list[Row]:
 
 
 def test_every_case_ran(rows: list[Row]) -> None:
-    assert len(rows) == 2 * 6 + 8 + 4 + 2
+    assert len(rows) == 2 * len(STEPS) + 8 + 4 + 2
     assert all(row.runs > 0 for row in rows), [r.case for r in rows if not r.runs]
 
 

@@ -46,8 +46,12 @@ class CheckpointStore(Protocol):
         none, or when the last one was published and this is not a loop invocation."""
         ...
 
-    def advance(self, state: WalkState, position: WalkPosition) -> WalkState:
-        """Move the cursor one page on; fails if another invocation moved it meanwhile."""
+    def advance(
+        self, state: WalkState, position: WalkPosition, *, complete: bool = False
+    ) -> WalkState:
+        """Move the cursor one page on; fails if another invocation moved it meanwhile.
+        `complete` (the last page) also moves the phase to `walked` in the same write, so
+        that "first page" and "after the last page" are never confused."""
         ...
 
     def update(self, state: WalkState, **changes: Any) -> WalkState:

@@ -1,12 +1,14 @@
 """Follow `endCursor` while `hasNextPage`, one page at a time, within a time budget.
 
-The walker yields each page as it arrives so the caller can persist and checkpoint it
-before asking for the next; it holds nothing but the current page.
+The walker yields each page as it arrives; the caller hands it to whatever persists it
+(`pleo_scope.pipeline`) and the walker asks for the next. It holds nothing but the current
+page, and it reserves, besides its slowest step, the time the caller says its work still in
+flight needs (`reserve`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -35,6 +37,9 @@ class CursorRegistry(Protocol):
 
 
 class InMemoryCursorRegistry:
+    """Catches a loop within one invocation at once, before the loop's page is requested;
+    a durable registry (DynamoDB) catches one that spans invocations."""
+
     def __init__(self) -> None:
         self._pages: dict[str, int] = {}
 
@@ -91,6 +96,7 @@ class PageWalker:
         cursors: CursorRegistry | None = None,
         max_pages: int = DEFAULT_MAX_PAGES,
         safety_margin: float = 0.0,
+        reserve: Callable[[], float] | None = None,
     ) -> None:
         self._source = source
         self._job_id = job_id
@@ -99,13 +105,15 @@ class PageWalker:
         self._cursors = cursors or InMemoryCursorRegistry()
         self._max_pages = max_pages
         self._safety_margin = safety_margin
+        self._reserve = reserve or (lambda: 0.0)
         self._slowest_step = 0.0
         self.outcome: WalkOutcome | None = None
 
     def __iter__(self) -> Iterator[FetchedPage]:
         clock = self._budget.clock
         while True:
-            if not self._budget.allows(self._slowest_step + self._safety_margin):
+            reserve = self._slowest_step + self._reserve() + self._safety_margin
+            if not self._budget.allows(reserve):
                 self.outcome = WalkOutcome("time_budget", self._position)
                 return
             started = clock.monotonic()
@@ -116,7 +124,7 @@ class PageWalker:
                 return
             fetched = FetchedPage(self._position.pages_fetched + 1, self._position.after, page)
             self._check(fetched)
-            yield fetched  # the caller persists and checkpoints before we go on
+            yield fetched  # the caller hands it on (or persists it) before we go on
             # A step is the fetch plus the caller's work on it: size the reserve on the slowest.
             self._slowest_step = max(self._slowest_step, clock.monotonic() - started)
             self._position = fetched.next_position

@@ -1,5 +1,6 @@
-"""The walk step of an invocation: fetch pages from the checkpoint on, archive and checkpoint
-each, and rebuild the scope from the archive when the walk spanned several invocations."""
+"""The walk step of an invocation: fetch pages from the checkpoint on while the pipeline
+archives and checkpoints them behind the walk, and rebuild the scope from the archive when
+the walk spanned several invocations."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 
 from pleo_scope.clock import Budget
 from pleo_scope.invocation import InvocationStats, ServiceSettings
+from pleo_scope.pipeline import WalkPipeline
 from pleo_scope.pleo_client import PleoClient
 from pleo_scope.ports import CheckpointStore, ScopeArchive, StepObserver, WalkState
 from pleo_scope.scope import Scope, ScopeBuilder
@@ -27,24 +29,36 @@ class WalkStep:
         # Build the scope as pages arrive only when this invocation sees every page;
         # otherwise it is rebuilt from the archived pages once the walk is complete.
         builder = ScopeBuilder() if state.pages_fetched == 0 else None
+        pipeline = WalkPipeline(
+            state,
+            self.archive,
+            self.checkpoints,
+            self.checkpoints.cursors(state),
+            self.observer,
+            budget.clock,
+            depth=self.settings.walk_pipeline_depth,
+        )
         walker = PageWalker(
             self.pleo,
             state.job_id,
             budget,
             start=state.position,
-            cursors=self.checkpoints.cursors(state),
             max_pages=self.settings.max_pages,
             safety_margin=self.settings.safety_margin_seconds,
+            reserve=pipeline.reserve_seconds,
         )
-        for fetched in walker:
-            self.archive.put_page(state.job_id, state.run_id, fetched.number, fetched.page.raw)
-            self.observer.on_step("page_written", state.job_id, fetched.number)
-            state = self.checkpoints.advance(state, fetched.next_position)
-            self.observer.on_step("checkpoint_written", state.job_id, fetched.number)
-            stats.pages_fetched += 1
-            stats.items_seen += len(fetched.page.items)
-            if builder is not None:
-                builder.add_items(fetched.page.items)
+        try:
+            for fetched in walker:
+                self.observer.on_step("page_fetched", state.job_id, fetched.number)
+                pipeline.submit(fetched)
+                stats.pages_fetched += 1
+                stats.items_seen += len(fetched.page.items)
+                if builder is not None:
+                    builder.add_items(fetched.page.items)
+        except BaseException:
+            pipeline.abandon()
+            raise
+        state = pipeline.drain()  # the reply waits for the pages in flight
         assert walker.outcome is not None  # set whenever iteration ends without raising
         return state, walker.outcome, builder
 

@@ -88,16 +88,22 @@ class DynamoCheckpointStore:
         )
         return _state(job_id, owner, reply["Attributes"])
 
-    def advance(self, state: WalkState, position: WalkPosition) -> WalkState:
+    def advance(
+        self, state: WalkState, position: WalkPosition, *, complete: bool = False
+    ) -> WalkState:
         values: dict[str, AttributeValueTypeDef] = {
             ":owner": {"S": state.owner},
             ":expected": {"N": str(state.pages_fetched)},
             ":pages": {"N": str(position.pages_fetched)},
         }
+        expression = "SET pagesFetched = :pages"
+        if complete:
+            expression += ", phase = :walked"
+            values[":walked"] = {"S": "walked"}
         if position.after is None:
-            expression = "SET pagesFetched = :pages REMOVE #after"
+            expression += " REMOVE #after"
         else:
-            expression = "SET pagesFetched = :pages, #after = :after"
+            expression += ", #after = :after"
             values[":after"] = {"S": position.after}
         self._conditional_update(
             state,
@@ -106,7 +112,8 @@ class DynamoCheckpointStore:
             ExpressionAttributeNames={"#after": "after"},
             ExpressionAttributeValues=values,
         )
-        return state.but(after=position.after, pages_fetched=position.pages_fetched)
+        moved = state.but(after=position.after, pages_fetched=position.pages_fetched)
+        return moved.but(phase="walked") if complete else moved
 
     def update(self, state: WalkState, **changes: Any) -> WalkState:
         attributes = {_ATTRIBUTE_OF[name]: value for name, value in changes.items()}
