@@ -4,7 +4,7 @@ They keep the adapters' contracts: conditional checkpoint moves, ledger by (job,
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,7 +70,9 @@ class MemoryArchive:
     def put_page(self, job_id: str, run_id: int, number: int, raw: bytes) -> None:
         self.objects[f"{job_id}/pages/{run_id}/{number}"] = raw
 
-    def read_pages(self, job_id: str, run_id: int, count: int) -> Iterator[list[JsonObject]]:
+    def read_pages(
+        self, job_id: str, run_id: int, count: int
+    ) -> Generator[list[JsonObject], None, None]:
         for number in range(1, count + 1):
             yield json.loads(self.objects[f"{job_id}/pages/{run_id}/{number}"])["data"]
 

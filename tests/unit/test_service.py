@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
+
 import httpx
 import pytest
 
 from pleo_scope.clock import Budget
 from pleo_scope.errors import JobNotClaimed, PublishFailed, WalkInProgress
+from pleo_scope.models import JsonObject
 from pleo_scope.service import ScopeJobService, ServiceSettings
 from tests.fakes import (
     MemoryArchive,
@@ -166,16 +169,37 @@ def test_publishing_stops_on_the_budget_and_resumes_at_the_published_position(
     assert positions == list(range(final["itemsInScope"]))
 
 
+class SlowReads(MemoryArchive):
+    """Each archived page takes `seconds` of the fake clock to read back."""
+
+    def __init__(self, clock: FakeClock, seconds: float) -> None:
+        super().__init__()
+        self.clock, self.seconds = clock, seconds
+
+    def read_pages(
+        self, job_id: str, run_id: int, count: int
+    ) -> Generator[list[JsonObject], None, None]:
+        for items in super().read_pages(job_id, run_id, count):
+            self.clock.elapsed += self.seconds
+            yield items
+
+
 def test_a_walk_finished_late_leaves_the_rebuild_to_a_fresh_invocation(
     service: ScopeJobService, clock: FakeClock, simulator: PleoSimulator
 ) -> None:
-    service.settings = ServiceSettings(safety_margin_seconds=1.0, rebuild_seconds_per_page=2.0)
-    first, _ = service.run(JOB, Budget.from_remaining(clock, 9.0), "trigger")
-    assert (first["phase"], first["pagesFetched"]) == ("walking", 3)
-    # Pages 4-5 take 3 s of 9; rebuilding 5 pages is estimated at 1 + 10 s: not now.
-    second, _ = service.run(JOB, Budget.from_remaining(clock, 9.0), "loop-1", continuing_run=1)
-    assert (second["done"], second["phase"], second["pagesFetched"]) == (False, "walked", 5)
-    # A fresh invocation that walked nothing rebuilds whatever the estimate says.
-    third, _ = service.run(JOB, Budget.from_remaining(clock, 9.0), "loop-2", continuing_run=1)
-    assert third["done"] is True
+    simulator.job(JOB).generated_items = 200  # 10 pages of 20, 3 per 9-second invocation
+    service.archive = SlowReads(clock, seconds=0.8)
+    results = [service.run(JOB, Budget.from_remaining(clock, 9.0), "trigger")[0]]
+    while results[-1]["phase"] == "walking":
+        owner = f"loop-{len(results)}"
+        results.append(service.run(JOB, Budget.from_remaining(clock, 9.0), owner, 1)[0])
+    # The last page came 2 s into the invocation; 8 pages read back at 0.8 s each leave
+    # too little for the other 2 (projected from that rate) and the margin: not now.
+    assert [r["pagesFetched"] for r in results] == [3, 6, 9, 10]
+    assert (results[-1]["done"], results[-1]["phase"]) == (False, "walked")
+    # A fresh invocation that walked nothing rebuilds whatever the projection says.
+    rebuilt, _ = service.run(JOB, Budget.from_remaining(clock, 9.0), "loop-5", 1)
+    assert rebuilt["phase"] == "scoped"  # 1 + 8 s of 9: the publish is left to the next
     assert service.archive.get_scope(JOB) == expected(simulator)
+    final, _ = service.run(JOB, Budget.unbounded(clock), "loop-6", 1)
+    assert final["done"] is True

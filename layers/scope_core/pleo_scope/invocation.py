@@ -13,8 +13,6 @@ class ServiceSettings:
     walk_pipeline_depth: int = 16
     """Pages fetched ahead of their checkpoint (archived and checkpointed behind the walk);
     0: the serial way, each page persisted before the next is requested."""
-    rebuild_seconds_per_page: float = 0.01
-    """Estimate for re-reading an archived page (parallel S3 GETs) when the scope is rebuilt."""
 
 
 @dataclass

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal, Protocol
 
@@ -73,8 +73,10 @@ class ScopeLocation:
 class ScopeArchive(Protocol):
     def put_page(self, job_id: str, run_id: int, number: int, raw: bytes) -> None: ...
 
-    def read_pages(self, job_id: str, run_id: int, count: int) -> Iterator[list[JsonObject]]:
-        """Items of pages 1..count, in page order."""
+    def read_pages(
+        self, job_id: str, run_id: int, count: int
+    ) -> Generator[list[JsonObject], None, None]:
+        """Items of pages 1..count, in page order; closing it stops the reads in flight."""
         ...
 
     def put_scope(self, job_id: str, jsonl: bytes, manifest: bytes) -> ScopeLocation: ...

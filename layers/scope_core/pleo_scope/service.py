@@ -94,11 +94,11 @@ class ScopeJobService:
                 scope = builder.build()
         if state.phase == "walked":
             if scope is None:
-                walking = self._walk_step()
-                if stats.pages_fetched and not budget.allows(walking.rebuild_seconds(state)):
-                    # This invocation spent its time walking: a fresh one rebuilds.
+                # Only an invocation that spent time walking may leave it to a fresh one.
+                may_defer = stats.pages_fetched > 0
+                scope = self._walk_step().rebuild(state, budget, may_defer=may_defer)
+                if scope is None:
                     return self._continuation(state, 0.0)
-                scope = walking.rebuild(state)
             state = self._write_scope(state, scope)
         if state.phase == "scoped":
             jsonl = scope.jsonl if scope is not None else self.archive.get_scope(state.job_id)

@@ -4,6 +4,7 @@ the walk spanned several invocations."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 from pleo_scope.clock import Budget
@@ -13,6 +14,12 @@ from pleo_scope.pleo_client import PleoClient
 from pleo_scope.ports import CheckpointStore, ScopeArchive, StepObserver, WalkState
 from pleo_scope.scope import Scope, ScopeBuilder
 from pleo_scope.walk import PageWalker, WalkOutcome
+
+logger = logging.getLogger(__name__)
+
+REBUILD_WARM_UP = 8
+"""Pages read before the rate is projected (the first ones arrive together: reads run in
+parallel)."""
 
 
 @dataclass
@@ -62,12 +69,28 @@ class WalkStep:
         assert walker.outcome is not None  # set whenever iteration ends without raising
         return state, walker.outcome, builder
 
-    def rebuild_seconds(self, state: WalkState) -> float:
-        per_page = self.settings.rebuild_seconds_per_page
-        return self.settings.safety_margin_seconds + state.pages_fetched * per_page
-
-    def rebuild(self, state: WalkState) -> Scope:
+    def rebuild(self, state: WalkState, budget: Budget, *, may_defer: bool) -> Scope | None:
+        """The scope from the archived pages, streamed (memory holds the scope and a window
+        of pages). With `may_defer` (this invocation already spent time walking), the rate
+        measured on the pages read so far is projected over the rest: when it does not fit
+        in the budget, None, and a fresh invocation rebuilds."""
+        clock = budget.clock
+        started = clock.monotonic()
         builder = ScopeBuilder()
-        for items in self.archive.read_pages(state.job_id, state.run_id, state.pages_fetched):
-            builder.add_items(items)
+        total = state.pages_fetched
+        pages = self.archive.read_pages(state.job_id, state.run_id, total)
+        try:
+            for read, items in enumerate(pages, start=1):
+                builder.add_items(items)
+                if may_defer and read >= REBUILD_WARM_UP:
+                    per_page = (clock.monotonic() - started) / read
+                    rest = (total - read) * per_page + self.settings.safety_margin_seconds
+                    if not budget.allows(rest):
+                        logger.info(
+                            "rebuild left to a fresh invocation",
+                            extra={"pagesRead": read, "pages": total, "secondsPerPage": per_page},
+                        )
+                        return None
+        finally:
+            pages.close()  # stops the reads in flight
         return builder.build()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
-from itertools import batched
+from itertools import islice
 from typing import TYPE_CHECKING
 
 from pleo_scope.models import JsonObject, parse_page
@@ -14,7 +15,8 @@ from pleo_scope.ports import ScopeLocation
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-READ_WINDOW = 32  # pages fetched in parallel when the scope is rebuilt
+READ_WORKERS = 8  # parallel GETs when the scope is rebuilt from the archived pages
+READ_AHEAD = 32  # pages read ahead of the one being consumed (memory stays flat)
 
 
 def job_prefix(job_id: str) -> str:
@@ -38,15 +40,27 @@ class S3ScopeArchive:
             ContentType="application/json",
         )
 
-    def read_pages(self, job_id: str, run_id: int, count: int) -> Iterator[list[JsonObject]]:
+    def read_pages(
+        self, job_id: str, run_id: int, count: int
+    ) -> Generator[list[JsonObject], None, None]:
         def fetch(number: int) -> list[JsonObject]:
             body = self._get(page_key(job_id, run_id, number))
             return parse_page(json.loads(body), job_id).items
 
-        # A bounded window keeps memory flat; map() keeps page order.
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            for window in batched(range(1, count + 1), READ_WINDOW):
-                yield from pool.map(fetch, window)
+        # A sliding window of reads in flight keeps memory flat and S3 busy; results are
+        # taken in page order.
+        numbers = iter(range(1, count + 1))
+        pool = ThreadPoolExecutor(max_workers=READ_WORKERS, thread_name_prefix="read-page")
+        try:
+            window = deque(pool.submit(fetch, n) for n in islice(numbers, READ_AHEAD))
+            while window:
+                items = window.popleft().result()
+                number = next(numbers, None)
+                if number is not None:
+                    window.append(pool.submit(fetch, number))
+                yield items
+        finally:  # also when the reader stops early: nothing stays running
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def put_scope(self, job_id: str, jsonl: bytes, manifest: bytes) -> ScopeLocation:
         location = self.location(job_id)
