@@ -14,20 +14,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import gc
 import importlib
 import logging
 import sys
 import time
 import uuid
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import botocore.client
-import botocore.session
 import httpx
 
+from benchmarks.aws_calls import AwsCalls
 from benchmarks.processes import moto_process
 from benchmarks.simulator_process import simulator_process
 from tooling.local_stack import LocalLambdaContext, local_stack
@@ -36,37 +33,6 @@ from tooling.pleo_sim.jobs import make_item
 ROOT = Path(__file__).resolve().parent.parent
 PAGE_SIZE = 100
 DEPTH = 16  # ServiceSettings.walk_pipeline_depth's default
-
-
-class AwsLatency:
-    """A botocore `before-send` hook: every AWS call of the function waits `seconds` first,
-    and is counted by service and operation. Installed once, on every client that exists
-    (the function's, made at import) and every client made later (lazy ones)."""
-
-    UNIQUE_ID = "bench-walk-floor-aws-latency"
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.calls: Counter[str] = Counter()
-
-    def __call__(self, request: Any, event_name: str, **kwargs: Any) -> None:
-        self.calls[event_name.removeprefix("before-send.")] += 1
-        time.sleep(self.seconds)
-
-    def install(self) -> None:
-        for client in [o for o in gc.get_objects() if isinstance(o, botocore.client.BaseClient)]:
-            self._register(client)
-        original = botocore.session.Session.create_client
-
-        def create_client(session: Any, *args: Any, **kwargs: Any) -> Any:
-            client = original(session, *args, **kwargs)
-            self._register(client)
-            return client
-
-        botocore.session.Session.create_client = create_client  # type: ignore[method-assign,assignment]
-
-    def _register(self, client: Any) -> None:
-        client.meta.events.register("before-send", self, unique_id=self.UNIQUE_ID)
 
 
 class WalkTimer:
@@ -104,18 +70,18 @@ def seed_job(pleo_url: str, pages: int, latency: float) -> str:
 
 
 def walk_once(
-    app: Any, aws: AwsLatency, pleo_url: str, args: argparse.Namespace, depth: int
+    app: Any, aws: AwsCalls, pleo_url: str, args: argparse.Namespace, depth: int
 ) -> dict[str, Any]:
     service = app.app.service
     service.settings = dataclasses.replace(service.settings, walk_pipeline_depth=depth)
     timer = WalkTimer(args.pages)
     service.observer = timer
     job_id = seed_job(pleo_url, args.pages, args.pleo_latency)
-    aws.calls = Counter()
+    aws.calls.clear()
     result = app.lambda_handler({"jobId": job_id}, LocalLambdaContext(900))
     assert result["done"], result
     assert result["pagesFetched"] == args.pages, result
-    return {"seconds": timer.seconds, "calls": aws.calls}
+    return {"seconds": timer.seconds, "calls": aws.calls.copy()}
 
 
 def main() -> None:
@@ -141,8 +107,8 @@ def main() -> None:
     ):
         app = importlib.import_module("app")
         logging.getLogger("pleo_scope").setLevel(logging.WARNING)
-        aws = AwsLatency(args.aws_latency)
-        aws.install()
+        aws = AwsCalls(args.aws_latency)
+        aws.install(existing=True)
         warm = argparse.Namespace(**{**vars(args), "pages": 2})
         walk_once(app, aws, pleo_url, warm, DEPTH)
         serial = walk_once(app, aws, pleo_url, args, 0)

@@ -3,6 +3,7 @@ code under test (for its time and its peak RSS)."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import threading
@@ -21,7 +22,9 @@ from tooling.local_stack import LocalStack, free_port, local_stack
 class BenchStack:
     aws: LocalStack
     consumed: list[int]
-    """Messages the consumer thread has received and deleted so far (one counter)."""
+    """Items the consumer thread has received and deleted so far (one counter): a work
+    unit's items, or one per message of the per-item contract."""
+    pleo_url: str
 
 
 @contextmanager
@@ -43,7 +46,7 @@ def bench_stack(job_id: str, items: int, overrides: dict[str, str]) -> Iterator[
         )
         consumer.start()
         try:
-            yield BenchStack(aws, consumed)
+            yield BenchStack(aws, consumed, pleo_url)
         finally:
             stop.set()
             consumer.join(timeout=600)
@@ -57,7 +60,7 @@ def _drain(sqs: Any, url: str, stop: threading.Event, consumed: list[int]) -> No
                 return
             time.sleep(0.02)
             continue
-        consumed[0] += len(messages)
+        consumed[0] += sum(len(json.loads(m["Body"]).get("items", [m])) for m in messages)
         sqs.delete_message_batch(
             QueueUrl=url,
             Entries=[
