@@ -34,7 +34,7 @@ import httpx
 
 from benchmarks.aws_calls import AwsCalls
 from benchmarks.processes import bench_stack
-from pleo_scope.aws.keys import CURSOR_SK, LEDGER_SK, WALK_SK, ledger_pk, walk_pk
+from pleo_scope.aws.keys import CURSOR_SK, WALK_SK, ledger_pk, walk_pk
 from tooling.local_stack import (
     LocalLambdaContext,
     LocalStack,
@@ -42,6 +42,7 @@ from tooling.local_stack import (
 )
 
 ROOT = Path(__file__).resolve().parent.parent
+LEDGER_SK = "LEDGER"
 ITERATIONS_PER_EXECUTION = 500  # statemachine/: MaxIterationsPerExecution in template.yaml
 README = ROOT / "README.md"
 START, END = "<!-- bench-large:start -->", "<!-- bench-large:end -->"
@@ -61,18 +62,12 @@ def largest_items(stack: LocalStack, job_id: str) -> dict[str, int]:
     walk = dynamodb.get_item(
         TableName=table, Key={"pk": {"S": walk_pk(job_id)}, "sk": {"S": WALK_SK}}
     )
-    bucket = stack.physical["ScopeBucket"]
-    first_line = (
-        stack.client("s3")
-        .get_object(Bucket=bucket, Key=f"export-jobs/{job_id}/scope.jsonl", Range="bytes=0-4095")[
-            "Body"
-        ]
-        .read()
-        .split(b"\n")[0]
-    )
-    entry = json.loads(first_line)["accountingEntryId"]
-    ledger = dynamodb.get_item(
-        TableName=table, Key={"pk": {"S": ledger_pk(job_id, entry)}, "sk": {"S": LEDGER_SK}}
+    # One record per unit, all of a size (the last unit's may be smaller).
+    ledger = dynamodb.query(
+        TableName=table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": ledger_pk(job_id)}},
+        Limit=1,
     )
     cursors = dynamodb.scan(
         TableName=table,
@@ -81,7 +76,7 @@ def largest_items(stack: LocalStack, job_id: str) -> dict[str, int]:
     )["Items"]
     return {
         WALK_SK: dynamodb_item_bytes(walk["Item"]),
-        LEDGER_SK: dynamodb_item_bytes(ledger["Item"]),
+        LEDGER_SK: dynamodb_item_bytes(ledger["Items"][0]),
         CURSOR_SK: max((dynamodb_item_bytes(c) for c in cursors), default=0),
     }
 

@@ -1,5 +1,5 @@
 """In-memory implementations of the ports (pleo_scope.ports), for unit tests of the service.
-They keep the adapters' contracts: conditional checkpoint moves, ledger by (job, entry)."""
+They keep the adapters' contracts: conditional checkpoint moves, ledger by (job, run, unit)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from pleo_scope.errors import WalkInProgress
 from pleo_scope.models import JsonObject
-from pleo_scope.ports import OutgoingMessage, ScopeLocation, WalkState
+from pleo_scope.ports import OutgoingMessage, ScopeLocation, UnitRecord, WalkState
 from pleo_scope.walk import InMemoryCursorRegistry, WalkPosition
 
 
@@ -91,7 +91,7 @@ class MemoryArchive:
 
 @dataclass
 class MemoryQueue:
-    """A FIFO queue; `refuse` lists positions whose send fails that many times."""
+    """A FIFO queue; `refuse` lists units whose send fails that many times."""
 
     messages: list[OutgoingMessage] = field(default_factory=list)
     refuse: dict[int, int] = field(default_factory=dict)
@@ -102,8 +102,8 @@ class MemoryQueue:
         self.calls += 1
         failed = []
         for message in messages:
-            if self.refuse.get(message.position, 0) > 0:
-                self.refuse[message.position] -= 1
+            if self.refuse.get(message.unit, 0) > 0:
+                self.refuse[message.unit] -= 1
                 failed.append(message)
             else:
                 self.messages.append(message)
@@ -112,16 +112,46 @@ class MemoryQueue:
     def bodies(self) -> list[dict[str, Any]]:
         return [json.loads(m.body) for m in self.messages]
 
+    def items(self) -> list[dict[str, Any]]:
+        """Every unit's items, in the order the units arrived."""
+        return [item for body in self.bodies() for item in body["items"]]
+
 
 @dataclass
 class MemoryLedger:
-    enqueued: set[tuple[str, str]] = field(default_factory=set)
+    """Unit records per (job, run); `record` moves the checkpoint's unit progress in the
+    same step, under the lease, as the DynamoDB transaction does."""
 
-    def already_enqueued(self, job_id: str, entry_ids: Sequence[str]) -> set[str]:
-        return {entry for entry in entry_ids if (job_id, entry) in self.enqueued}
+    checkpoints: MemoryCheckpoints
+    units: dict[tuple[str, int, int], UnitRecord] = field(default_factory=dict)
+    writes: int = 0
 
-    def record(self, job_id: str, run_id: int, messages: Sequence[OutgoingMessage]) -> None:
-        self.enqueued |= {(job_id, m.accounting_entry_id) for m in messages}
+    def enqueued_before(self, job_id: str, run_id: int) -> set[bytes]:
+        return {
+            record.id_hashes[i : i + 16]
+            for (job, run, _), record in self.units.items()
+            if job == job_id and run < run_id
+            for i in range(0, len(record.id_hashes), 16)
+        }
+
+    def units_recorded(self, job_id: str, run_id: int, from_unit: int) -> set[int]:
+        return {
+            unit
+            for (job, run, unit) in self.units
+            if (job, run) == (job_id, run_id) and unit >= from_unit
+        }
+
+    def record(
+        self, state: WalkState, units: Sequence[UnitRecord], units_published: int, items: int
+    ) -> WalkState:
+        self.writes += 1
+        # The condition first: a lost lease writes nothing at all.
+        state = self.checkpoints.update(
+            state, units_published=units_published, items_published=items
+        )
+        for unit in units:
+            self.units[(state.job_id, state.run_id, unit.unit)] = unit
+        return state
 
 
 @dataclass

@@ -15,8 +15,9 @@ import random
 import re
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from pathlib import Path
@@ -28,7 +29,7 @@ from moto.sqs import models as moto_sqs_models
 from pleo_scope.errors import InvalidEvent, MalformedResponse, ScopeError
 from pleo_scope.events import parse_event
 from pleo_scope.models import parse_page
-from pleo_scope.ports import NoObserver, OutgoingMessage, StepObserver
+from pleo_scope.ports import NoObserver, OutgoingMessage, StepObserver, UnitRecord, WalkState
 from tooling.harness import Stack, open_stack
 from tooling.pleo_sim import Fault, SimJob
 from tooling.pleo_sim.jobs import make_item
@@ -37,7 +38,9 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 START, END = "<!-- robustness-table:start -->", "<!-- robustness-table:end -->"
 # page_fetched: fetched, not archived; page_written: archived, not checkpointed.
 STEPS = ("job_checked", "page_fetched", "page_written", "checkpoint_written", "scope_written",
-         "batch_sent", "ledger_written")  # fmt: skip
+         "units_planned", "batch_sent", "ledger_written")  # fmt: skip
+PUBLISH_STEPS = STEPS[STEPS.index("scope_written") :]
+UNIT_SIZES = (100, 1)
 
 
 CRASH_SEED = "crash-points"
@@ -61,6 +64,7 @@ class Row:
     notes: Counter[str] = field(default_factory=Counter)
     max_requests: int = 0
     """Storms: the most requests Pleo received for one run (a 45-item job is 5 pages)."""
+    unit_size: int = 100
 
     def outcome(self) -> str:
         parts = [f"{name} x{count}" for name, count in sorted(self.notes.items())]
@@ -93,7 +97,8 @@ def settle(stack: Stack, job: SimJob, row: Row, expected: bytes | None = None) -
     expected = stack.expected_scope(job) if expected is None else expected
     lines = [json.loads(line) for line in expected.splitlines()]
     want = [item["accountingEntryId"] for item in lines]
-    got = [m["accountingEntryId"] for m in stack.drain_queue() if m["jobId"] == job.id]
+    units = [m for m in stack.drain_queue() if m["jobId"] == job.id]
+    got = [item["accountingEntryId"] for unit in units for item in unit["items"]]
     row.runs += 1
     row.lost += len(set(want) - set(got))
     row.duplicated += len(got) - len(set(got))
@@ -101,6 +106,18 @@ def settle(stack: Stack, job: SimJob, row: Row, expected: bytes | None = None) -
         row.wrong_scope += 1
     if sorted(got) == sorted(want) and got != want:
         row.out_of_order += 1
+
+
+@contextmanager
+def unit_size(stack: Stack, size: int) -> Iterator[None]:
+    """The handler publishes units of `size` meanwhile."""
+    service = stack.app.app.service
+    original = service.settings
+    service.settings = replace(original, unit_size=size)
+    try:
+        yield
+    finally:
+        service.settings = original
 
 
 def run_until_done(
@@ -123,6 +140,19 @@ def run_until_done(
 
 
 def crash_rows(stack: Stack, items: int, every: bool) -> list[Row]:
+    """Every step with units of 100; with units of 1, every step in the full matrix and the
+    publish steps in the light one (a crash in the walk does not depend on the unit size)."""
+    rows = []
+    for size in UNIT_SIZES:
+        steps = STEPS if every or size == UNIT_SIZES[0] else PUBLISH_STEPS
+        with unit_size(stack, size):
+            rows += _crash_rows(stack, items, every, size, steps)
+    return rows
+
+
+def _crash_rows(
+    stack: Stack, items: int, every: bool, size: int, steps: Sequence[str]
+) -> list[Row]:
     # One seed for the probe and every crashed job: the same statuses, the same steps.
     probe = stack.new_job(items=items, seed=CRASH_SEED)
     counter = StepCounter()
@@ -131,10 +161,14 @@ def crash_rows(stack: Stack, items: int, every: bool) -> list[Row]:
     rows = []
     for past_window in (False, True):
         window = "rerun after SQS's 5-min dedup window" if past_window else "rerun within 5 min"
-        for step in STEPS:
+        for step in steps:
             total = counter.counts[step]
             occurrences = range(1, total + 1) if every else sorted({1, (total + 1) // 2, total})
-            row = Row(f"crash ({window})", f"after {step.replace('_', ' ')}")
+            row = Row(
+                f"crash ({window}), units of {size}",
+                f"after {step.replace('_', ' ')}",
+                unit_size=size,
+            )
             original = moto_sqs_models.DEDUPLICATION_TIME_IN_SECONDS
             if past_window:
                 moto_sqs_models.DEDUPLICATION_TIME_IN_SECONDS = 0
@@ -214,16 +248,24 @@ def aws_rows(stack: Stack, runs: int) -> list[Row]:
             return refused + (self.inner.send_batch(kept) if kept else [])
 
     class ThrottledLedger:
+        """The ledger's transaction throttled (after the batch it records was sent)."""
+
         def __init__(self, inner: Any) -> None:
             self.inner = inner
-            self.already_enqueued = inner.already_enqueued
 
-        def record(self, job_id: str, run_id: int, messages: Sequence[OutgoingMessage]) -> None:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.inner, name)
+
+        def record(
+            self, state: WalkState, units: Sequence[UnitRecord], published: int, items: int
+        ) -> WalkState:
             if rng.random() < 0.2:
                 raise ClientError(
-                    {"Error": {"Code": "ProvisionedThroughputExceededException"}}, "BatchWriteItem"
+                    {"Error": {"Code": "ProvisionedThroughputExceededException"}},
+                    "TransactWriteItems",
                 )
-            self.inner.record(job_id, run_id, messages)
+            result: WalkState = self.inner.record(state, units, published, items)
+            return result
 
     class FailingArchive:
         def __init__(self, inner: Any) -> None:
@@ -238,19 +280,24 @@ def aws_rows(stack: Stack, runs: int) -> list[Row]:
                 raise ClientError({"Error": {"Code": "InternalError"}}, "PutObject")
             self.inner.put_page(job_id, run_id, number, raw)
 
-    faults: list[tuple[str, str, Callable[[], Any]]] = [
-        ("SendMessageBatch refusing 30% of entries", "queue", lambda: RefusingQueue(service.queue)),
-        ("ledger writes throttled 20%", "ledger", lambda: ThrottledLedger(service.ledger)),
-        ("S3 page write failing once", "archive", lambda: FailingArchive(service.archive)),
+    faults: list[tuple[str, str, Callable[[], Any], int]] = [
+        (f"SendMessageBatch refusing 30% of entries, units of {size}", "queue",
+         lambda: RefusingQueue(service.queue), size) for size in UNIT_SIZES
+    ] + [
+        (f"ledger writes throttled 20%, units of {size}", "ledger",
+         lambda: ThrottledLedger(service.ledger), size) for size in UNIT_SIZES
+    ] + [
+        ("S3 page write failing once", "archive", lambda: FailingArchive(service.archive), 100)
     ]  # fmt: skip
-    for name, port, wrapper in faults:
-        row = Row("AWS fault", name)
+    for name, port, wrapper, size in faults:
+        row = Row("AWS fault", name, unit_size=size)
         original = getattr(service, port)
         for _ in range(runs):
             setattr(service, port, wrapper())
             try:
                 job = stack.new_job(items=45)
-                run_until_done(stack, job, row, NoObserver())
+                with unit_size(stack, size):
+                    run_until_done(stack, job, row, NoObserver())
             finally:
                 setattr(service, port, original)
             settle(stack, job, row)

@@ -99,6 +99,7 @@ def record_metrics(result: dict[str, Any], stats: InvocationStats) -> None:
     metrics.add_metric("PagesFetched", MetricUnit.Count, stats.pages_fetched)
     metrics.add_metric("ItemsSeen", MetricUnit.Count, stats.items_seen)
     metrics.add_metric("ItemsEnqueued", MetricUnit.Count, stats.items_enqueued)
+    metrics.add_metric("UnitsPublished", MetricUnit.Count, stats.units_enqueued)
     metrics.add_metric("PleoRetries", MetricUnit.Count, stats.pleo_retries)
     metrics.add_metric("PleoThrottles", MetricUnit.Count, stats.pleo_throttles)
     metrics.add_metric("Duration", MetricUnit.Milliseconds, stats.seconds * 1e3)

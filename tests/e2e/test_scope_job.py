@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -17,22 +19,59 @@ from pleo_scope.errors import (
     JobNotClaimed,
     JobNotFound,
 )
+from pleo_scope.publishing import entry_hash
 from tests.e2e.conftest import Stack, load_event
 from tooling.pleo_sim import Fault
 from tooling.robustness import CrashAt, InjectedCrash
 
-CRASH_SEED = "crash-points"  # 45 items: 5 pages, 34 in scope (4 SQS batches)
+CRASH_SEED = "crash-points"  # 45 items: 5 pages, 34 in scope (1 unit of 100, 34 units of 1)
+UNIT_KEYS = {"jobId", "unit", "unitCount", "items", "scope"}
+
+
+@pytest.fixture(params=[100, 1], ids=["units-of-100", "units-of-1"])
+def unit_size(stack: Stack, request: pytest.FixtureRequest) -> Iterator[int]:
+    """Run the test with the handler publishing units of this size."""
+    service = stack.app.app.service
+    original = service.settings
+    service.settings = replace(original, unit_size=request.param)
+    yield request.param
+    service.settings = original
+
+
+def assert_units(
+    stack: Stack, job_id: str, units: list[dict[str, Any]], scope: bytes | None = None
+) -> list[dict[str, Any]]:
+    """The units are contract v2, in order, cut from `scope` (default: the job's scope in S3
+    now): returns their items."""
+    size = stack.app.app.service.settings.unit_size
+    scope = scope if scope is not None else stack.s3_object(f"export-jobs/{job_id}/scope.jsonl")
+    location = {
+        "bucket": stack.aws.physical["ScopeBucket"],
+        "key": f"export-jobs/{job_id}/scope.jsonl",
+        "sha256": hashlib.sha256(scope).hexdigest(),
+    }
+    for number, unit in enumerate(units):
+        assert set(unit) == UNIT_KEYS
+        assert (unit["jobId"], unit["unit"], unit["unitCount"]) == (job_id, number, len(units))
+        assert unit["scope"] == location
+        assert 0 < len(unit["items"]) <= size
+        assert len(unit["items"]) == size or number == len(units) - 1
+        assert all(
+            set(item) == {"accountingEntryId", "status", "position"} for item in unit["items"]
+        )
+    return [item for unit in units for item in unit["items"]]
 
 
 def assert_published_exactly_once(stack: Stack, job_id: str, expected: bytes) -> None:
-    """scope.jsonl is the expected bytes; the queue holds one message per line, in order."""
+    """scope.jsonl is the expected bytes; the queue holds its lines once, in units, in order."""
     scope = stack.s3_object(f"export-jobs/{job_id}/scope.jsonl")
     assert scope == expected
     lines = [json.loads(line) for line in scope.splitlines()]
-    messages = [m for m in stack.drain_queue() if m["jobId"] == job_id]
-    assert [m["accountingEntryId"] for m in messages] == [i["accountingEntryId"] for i in lines]
-    assert [m["position"] for m in messages] == list(range(len(lines)))
-    assert [m["status"] for m in messages] == [i["status"] for i in lines]
+    units = [m for m in stack.drain_queue() if m["jobId"] == job_id]
+    items = assert_units(stack, job_id, units)
+    assert [m["accountingEntryId"] for m in items] == [i["accountingEntryId"] for i in lines]
+    assert [m["position"] for m in items] == list(range(len(lines)))
+    assert [m["status"] for m in items] == [i["status"] for i in lines]
 
 
 @pytest.mark.parametrize(
@@ -43,7 +82,9 @@ def assert_published_exactly_once(stack: Stack, job_id: str, expected: bytes) ->
         "step-functions-loop-state.json",
     ],
 )
-def test_each_event_kind_publishes_the_contract(stack: Stack, event_file: str) -> None:
+def test_each_event_kind_publishes_the_contract(
+    stack: Stack, event_file: str, unit_size: int
+) -> None:
     job = stack.new_job(items=45)
     expected = stack.expected_scope(job)
     result = stack.invoke(load_event(event_file, job.id))
@@ -75,15 +116,32 @@ def test_each_event_kind_publishes_the_contract(stack: Stack, event_file: str) -
     assert_published_exactly_once(stack, job.id, expected)
 
 
-def test_message_bodies_carry_the_contract_fields(stack: Stack) -> None:
+def test_units_carry_the_contract_fields_and_attributes(stack: Stack) -> None:
     job = stack.new_job(items=12)
     stack.invoke({"jobId": job.id})
-    message = stack.drain_queue()[0]
-    assert set(message) == {"jobId", "accountingEntryId", "status", "position", "scopeSha256"}
-    assert message["position"] == 0
+    sqs = stack.aws.client("sqs")
+    reply = sqs.receive_message(
+        QueueUrl=stack.aws.physical["ScopeQueue"],
+        MaxNumberOfMessages=10,
+        MessageSystemAttributeNames=["MessageGroupId", "MessageDeduplicationId"],
+    )
+    [message] = reply["Messages"]
+    unit = json.loads(message["Body"])
+    assert set(unit) == UNIT_KEYS
+    assert unit["unit"] == 0
+    assert unit["unitCount"] == 1
+    assert [i["position"] for i in unit["items"]] == list(range(len(unit["items"])))
+    attributes = message["Attributes"]
+    assert attributes["MessageGroupId"] == job.id
+    hashes = b"".join(entry_hash(i["accountingEntryId"]) for i in unit["items"])
+    expected_id = hashlib.sha256(job.id.encode() + b"\n" + hashes).hexdigest()
+    assert attributes["MessageDeduplicationId"] == expected_id
+    stack.drain_queue()
 
 
-def test_a_repeated_event_returns_the_stored_result_without_calling_pleo(stack: Stack) -> None:
+def test_a_repeated_event_returns_the_stored_result_without_calling_pleo(
+    stack: Stack, unit_size: int
+) -> None:
     job = stack.new_job(items=30)
     event = load_event("eventbridge-export-job-claimed.json", job.id)
     first = stack.invoke(event)
@@ -95,11 +153,12 @@ def test_a_repeated_event_returns_the_stored_result_without_calling_pleo(stack: 
 
 
 def test_a_trigger_after_the_idempotency_window_rewalks_without_enqueueing_twice(
-    stack: Stack,
+    stack: Stack, unit_size: int
 ) -> None:
     job = stack.new_job(items=30)
     first = stack.invoke({"jobId": job.id})
     first_messages = stack.drain_queue()
+    first_scope = stack.s3_object(first["scope"]["key"])
     # The window has passed; meanwhile Pleo appended items and finished one.
     stack.forget_idempotency()
     finished = json.loads(stack.s3_object(first["scope"]["key"]).splitlines()[0])
@@ -111,17 +170,27 @@ def test_a_trigger_after_the_idempotency_window_rewalks_without_enqueueing_twice
     second = stack.invoke({"jobId": job.id})
     assert second["done"]
     assert stack.s3_object(second["scope"]["key"]) == stack.expected_scope(job)
-    # Only the appended item is new on the queue.
-    assert [m["accountingEntryId"] for m in stack.drain_queue()] == [new_item["accountingEntryId"]]
-    assert len(first_messages) == first["itemsInScope"]
+    # Only the appended item is new on the queue: one unit of one item, cut afresh.
+    [unit] = stack.drain_queue()
+    assert (unit["unit"], unit["unitCount"]) == (0, 1)
+    [item] = unit["items"]
+    assert item["accountingEntryId"] == new_item["accountingEntryId"]
+    lines = stack.s3_object(second["scope"]["key"]).splitlines()
+    assert json.loads(lines[item["position"]])["accountingEntryId"] == item["accountingEntryId"]
+    assert len(assert_units(stack, job.id, first_messages, first_scope)) == first["itemsInScope"]
+    # A third walk finds nothing new: nothing at all is sent.
+    stack.forget_idempotency()
+    assert stack.invoke({"jobId": job.id})["done"]
+    assert stack.drain_queue() == []
 
 
 @pytest.mark.parametrize(
     ("step", "occurrence"),
     [
         ("scope_written", 1),
-        ("batch_sent", 2),
-        ("ledger_written", 3),
+        ("units_planned", 1),
+        ("batch_sent", 1),
+        ("ledger_written", 1),
         ("checkpoint_written", 3),
         # Inside the walk's pipeline: fetched but not archived; archived, not checkpointed.
         ("page_fetched", 4),
@@ -130,21 +199,21 @@ def test_a_trigger_after_the_idempotency_window_rewalks_without_enqueueing_twice
     ],
 )
 def test_a_crash_then_a_rerun_publishes_every_item_once(
-    stack: Stack, step: str, occurrence: int
+    stack: Stack, step: str, occurrence: int, unit_size: int
 ) -> None:
     crash_and_rerun(stack, step, occurrence)
 
 
 @pytest.mark.parametrize(
     ("step", "occurrence"),
-    [("scope_written", 1), ("ledger_written", 2), ("ledger_written", 4), ("checkpoint_written", 2)],
+    [("scope_written", 1), ("units_planned", 1), ("ledger_written", 1), ("checkpoint_written", 2)],
 )
 def test_a_rerun_past_the_sqs_dedup_window_relies_on_the_ledger(
-    stack: Stack, step: str, occurrence: int, monkeypatch: pytest.MonkeyPatch
+    stack: Stack, step: str, occurrence: int, unit_size: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The rerun comes after SQS's 5-minute window: SQS no longer drops a duplicate. (Not
     # covered, and said so in the README: a crash between a batch's send and its ledger
-    # write, rerun after the window, sends that batch again.)
+    # write, rerun after the window, sends that batch's units again.)
     monkeypatch.setattr(moto_sqs_models, "DEDUPLICATION_TIME_IN_SECONDS", 0)
     crash_and_rerun(stack, step, occurrence)
 

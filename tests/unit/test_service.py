@@ -52,12 +52,13 @@ class TickingTransport(httpx.BaseTransport):
 @pytest.fixture
 def service(simulator: PleoSimulator, clock: FakeClock) -> ScopeJobService:
     transport = TickingTransport(in_memory_transport(simulator), clock)
+    checkpoints = MemoryCheckpoints()
     return ScopeJobService(
         pleo=make_client(transport=transport, clock=clock, page_size=20),
-        checkpoints=MemoryCheckpoints(),
+        checkpoints=checkpoints,
         archive=MemoryArchive(),
         queue=MemoryQueue(),
-        ledger=MemoryLedger(),
+        ledger=MemoryLedger(checkpoints),
         hand_over=RecordingHandOver(),
         settings=ServiceSettings(safety_margin_seconds=1.0),
         clock=clock,
@@ -85,30 +86,34 @@ def test_one_invocation_walks_scopes_and_publishes(
     assert stats.items_seen == 95
     assert stats.items_enqueued == result["itemsInScope"]
     assert service.archive.get_scope(JOB) == scope
-    assert [m["position"] for m in queue_of(service).bodies()] == list(range(stats.items_enqueued))
+    assert [m["position"] for m in queue_of(service).items()] == list(range(stats.items_enqueued))
+    assert stats.units_enqueued == 1  # units of 100
 
 
-def test_refused_messages_are_sent_again_and_keep_their_ids(
+def test_refused_units_are_sent_again_and_keep_their_ids(
     service: ScopeJobService, clock: FakeClock
 ) -> None:
+    service.settings = ServiceSettings(safety_margin_seconds=1.0, unit_size=3)
     queue_of(service).refuse = {3: 1, 4: 2, 17: 1}
     result, _ = service.run(JOB, Budget.unbounded(clock), "invocation-1")
-    positions = sorted(m["position"] for m in queue_of(service).bodies())
+    positions = sorted(m["position"] for m in queue_of(service).items())
     assert positions == list(range(result["itemsInScope"]))
     dedup_ids = [m.deduplication_id for m in queue_of(service).messages]
     assert len(set(dedup_ids)) == len(dedup_ids)
 
 
-def test_a_message_refused_three_times_is_publish_failed_and_the_rerun_finishes(
+def test_a_unit_refused_three_times_is_publish_failed_and_the_rerun_finishes(
     service: ScopeJobService, clock: FakeClock, simulator: PleoSimulator
 ) -> None:
+    service.settings = ServiceSettings(safety_margin_seconds=1.0, unit_size=3)
     queue_of(service).refuse = {12: 3}
-    with pytest.raises(PublishFailed, match="positions \\[12\\]"):
+    with pytest.raises(PublishFailed, match="units \\[12\\]"):
         service.run(JOB, Budget.unbounded(clock), "invocation-1")
     result, _ = service.run(JOB, Budget.unbounded(clock), "invocation-2")
     assert result["done"] is True
-    entries = [m["accountingEntryId"] for m in queue_of(service).bodies()]
+    entries = [m["accountingEntryId"] for m in queue_of(service).items()]
     assert len(entries) == len(set(entries)) == result["itemsInScope"]
+    assert sorted(m["unit"] for m in queue_of(service).bodies()) == list(range(24))
 
 
 def test_a_job_that_is_not_claimed_touches_nothing(
@@ -152,20 +157,21 @@ def test_out_of_time_hands_over_from_outside_step_functions_only(
 def test_publishing_stops_on_the_budget_and_resumes_at_the_published_position(
     service: ScopeJobService, clock: FakeClock, simulator: PleoSimulator
 ) -> None:
-    simulator.job(JOB).generated_items = 400  # about 3 chunks of 100 in scope
+    simulator.job(JOB).generated_items = 400  # about 280 in scope: 29 units of 10, 3 batches
+    service.settings = ServiceSettings(safety_margin_seconds=1.0, unit_size=10)
 
     class SlowQueue(MemoryQueue):
         def send_batch(self, messages):  # type: ignore[no-untyped-def]
-            clock.sleep(2.0)  # each batch takes 2 s
+            clock.sleep(20.0)  # each batch takes 20 s
             return super().send_batch(messages)
 
     service.queue = SlowQueue()
     result, _ = service.run(JOB, Budget.from_remaining(clock, 60.0), "trigger")
     assert result["done"] is False
     assert result["phase"] == "scoped"
-    assert result["itemsPublished"] == 100
+    assert result["itemsPublished"] == 100  # one batch of 10 units
     final, _ = service.run(JOB, Budget.unbounded(clock), "loop", continuing_run=1)
-    positions = [m["position"] for m in queue_of(service).bodies()]
+    positions = [m["position"] for m in queue_of(service).items()]
     assert positions == list(range(final["itemsInScope"]))
 
 

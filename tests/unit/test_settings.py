@@ -26,6 +26,8 @@ def test_defaults_and_overrides() -> None:
     assert settings.max_pages == 100_000
     assert settings.pleo.retry.max_retry_after == 60.0
     assert settings.pleo.max_requests_per_minute == 500
+    assert settings.unit_size == 100
+    assert Settings.from_env({**REQUIRED, "SCOPE_UNIT_SIZE": "1"}).unit_size == 1
 
 
 @pytest.mark.parametrize("missing", sorted(REQUIRED))
@@ -44,6 +46,8 @@ def test_a_missing_variable_is_named(missing: str) -> None:
         ("PLEO_MAX_REQUESTS_PER_MINUTE", "0", "must be positive"),
         ("SAFETY_MARGIN_SECONDS", "soon", "is not a number"),
         ("PLEO_READ_TIMEOUT_SECONDS", "-2", "must not be negative"),
+        ("SCOPE_UNIT_SIZE", "101", "must be at most 100"),
+        ("SCOPE_UNIT_SIZE", "0", "must be positive"),
     ],
 )
 def test_a_malformed_value_is_named(name: str, value: str, complaint: str) -> None:

@@ -113,6 +113,11 @@ class PublishFailed(ScopeError):
     """SQS or the ledger kept refusing part of a batch; a retry resumes where it stopped."""
 
 
+class UnitTooLarge(ConfigurationError):
+    """A work unit's message exceeds SQS's message size (ids of many KB): lower
+    SCOPE_UNIT_SIZE, then re-trigger. Nothing of the unit was sent."""
+
+
 # --- concurrency ----------------------------------------------------------------------------
 
 

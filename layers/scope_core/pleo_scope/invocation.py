@@ -13,6 +13,8 @@ class ServiceSettings:
     walk_pipeline_depth: int = 16
     """Pages fetched ahead of their checkpoint (archived and checkpointed behind the walk);
     0: the serial way, each page persisted before the next is requested."""
+    unit_size: int = 100
+    """Items per work unit (one SQS message); Pleo's maximum per item-status PUT."""
 
 
 @dataclass
@@ -20,6 +22,7 @@ class InvocationStats:
     pages_fetched: int = 0
     items_seen: int = 0
     items_enqueued: int = 0
+    units_enqueued: int = 0
     items_skipped_by_ledger: int = 0
     pleo_retries: int = 0
     pleo_throttles: int = 0

@@ -29,6 +29,11 @@ class WalkState:
     owner: str
     items_in_scope: int | None = None
     scope_sha256: str | None = None
+    unit_size: int | None = None
+    """Fixed when the run's publish starts, so a changed setting cannot move unit bounds."""
+    unit_count: int | None = None
+    units_published: int = 0
+    """Every unit below this one is on the queue and in the ledger (same atomic write)."""
 
     @property
     def position(self) -> WalkPosition:
@@ -88,8 +93,9 @@ class ScopeArchive(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class OutgoingMessage:
-    accounting_entry_id: str
-    position: int
+    """One work unit's message (contract v2)."""
+
+    unit: int
     body: str
     group_id: str
     deduplication_id: str
@@ -97,14 +103,38 @@ class OutgoingMessage:
 
 class ScopeQueue(Protocol):
     def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[OutgoingMessage]:
-        """Send up to 10 messages; returns those that failed."""
+        """Send up to 10 messages in one call; returns those that failed."""
         ...
 
 
-class PublishLedger(Protocol):
-    def already_enqueued(self, job_id: str, entry_ids: Sequence[str]) -> set[str]: ...
+@dataclass(frozen=True, slots=True)
+class UnitRecord:
+    """What the ledger keeps of one enqueued unit: never the ids themselves, but a 128-bit
+    hash of each (any id length fits DynamoDB's key and item limits)."""
 
-    def record(self, job_id: str, run_id: int, messages: Sequence[OutgoingMessage]) -> None: ...
+    unit: int
+    first_position: int
+    item_count: int
+    id_hashes: bytes
+    """The items' 16-byte hashes, concatenated in scope order."""
+
+
+class PublishLedger(Protocol):
+    def enqueued_before(self, job_id: str, run_id: int) -> set[bytes]:
+        """The hashes of every item that an earlier run of the job enqueued."""
+        ...
+
+    def units_recorded(self, job_id: str, run_id: int, from_unit: int) -> set[int]:
+        """The units of this run recorded at or after `from_unit`."""
+        ...
+
+    def record(
+        self, state: WalkState, units: Sequence[UnitRecord], units_published: int, items: int
+    ) -> WalkState:
+        """Record the units and move the walk record's unit progress (`units_published`,
+        `items_published`) in ONE atomic write under the lease, so the checkpoint never
+        claims a unit the ledger lacks. Raises `WalkInProgress` when the lease is lost."""
+        ...
 
 
 class HandOver(Protocol):

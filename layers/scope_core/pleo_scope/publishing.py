@@ -1,29 +1,59 @@
-"""The publish step: enqueue the scope in order, skipping what the ledger says was enqueued
-before, and checkpoint progress so that a retry resumes where this one stopped."""
+"""The publish step (contract v2): cut the items to enqueue into work units, send them in
+unit order, and record each SendMessageBatch in the ledger together with the checkpoint's
+unit progress, so that a retry resumes at the first unit not yet recorded.
+
+The items to enqueue are the scope less every item an earlier run of the job enqueued. They
+are fixed for the whole run (a run's scope and its earlier runs' ledger do not change), so
+unit numbers, unit bounds and deduplication ids are the same in every invocation that
+resumes the publish, and after SQS refused some units of a batch."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import batched
 
 from pleo_scope.clock import Budget
-from pleo_scope.errors import PublishFailed
-from pleo_scope.invocation import InvocationStats
+from pleo_scope.errors import PublishFailed, UnitTooLarge
+from pleo_scope.invocation import InvocationStats, ServiceSettings
 from pleo_scope.ports import (
     CheckpointStore,
     OutgoingMessage,
     PublishLedger,
+    ScopeArchive,
     ScopeQueue,
     StepObserver,
+    UnitRecord,
     WalkState,
 )
 from pleo_scope.scope import ScopeEntry, iter_entries
 
 SQS_BATCH = 10
-LEDGER_CHUNK = 100  # one ledger read per 100 entries
+SQS_BATCH_BYTES = 262_144
+"""SendMessageBatch's payload limit (sum of the bodies) as SQS has long had it; AWS raised
+both limits to 1 MiB in 2025, so batches packed to this fit either."""
+SQS_MESSAGE_BYTES = 1_048_576
 SEND_ATTEMPTS = 3
+HASH_BYTES = 16
+
+
+def entry_hash(accounting_entry_id: str) -> bytes:
+    """128 bits of sha256: what the ledger keeps of an id (ids may hold lone surrogates)."""
+    return hashlib.sha256(accounting_entry_id.encode("utf-8", "surrogatepass")).digest()[
+        :HASH_BYTES
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    index: int
+    entries: tuple[ScopeEntry, ...]
+
+    def record(self) -> UnitRecord:
+        hashes = b"".join(entry_hash(e.accounting_entry_id) for e in self.entries)
+        return UnitRecord(self.index, self.entries[0].position, len(self.entries), hashes)
 
 
 @dataclass
@@ -31,66 +61,139 @@ class Publisher:
     checkpoints: CheckpointStore
     queue: ScopeQueue
     ledger: PublishLedger
+    archive: ScopeArchive
     observer: StepObserver
-    safety_margin_seconds: float
+    settings: ServiceSettings
 
     def publish(
         self, state: WalkState, jsonl: bytes, budget: Budget, stats: InvocationStats
     ) -> tuple[WalkState, bool]:
-        """Enqueue the scope from `items_published` on. The ledger skips what an earlier
-        attempt already sent; SQS deduplication covers a crash between send and record."""
-        slowest_chunk = 0.0
+        """Send the units the ledger lacks, batch by batch, while the budget allows."""
+        earlier = self.ledger.enqueued_before(state.job_id, state.run_id)
+        if state.unit_size is None or state.unit_count is None:
+            state = self._plan(state, jsonl, earlier, stats)
+        recorded = self.ledger.units_recorded(state.job_id, state.run_id, state.units_published)
+        units = (
+            unit
+            for unit in self._units(state, jsonl, earlier)
+            if unit.index >= state.units_published and unit.index not in recorded
+        )
+        slowest = 0.0
         clock = budget.clock
-        for chunk in batched(iter_entries(jsonl, start=state.items_published), LEDGER_CHUNK):
-            if not budget.allows(slowest_chunk + self.safety_margin_seconds):
+        for batch in self._batches(state, units):
+            if not budget.allows(slowest + self.settings.safety_margin_seconds):
                 return state, False
             started = clock.monotonic()
-            sent_before = self.ledger.already_enqueued(
-                state.job_id, [entry.accounting_entry_id for entry in chunk]
-            )
-            stats.items_skipped_by_ledger += len(sent_before)
-            fresh = [e for e in chunk if e.accounting_entry_id not in sent_before]
-            for batch in batched(fresh, SQS_BATCH):
-                messages = [self._message(state, entry) for entry in batch]
-                stats.items_enqueued += self._send_and_record(state, messages)
-            state = self.checkpoints.update(state, items_published=chunk[-1].position + 1)
-            slowest_chunk = max(slowest_chunk, clock.monotonic() - started)
+            state = self._send_and_record(state, batch, recorded, stats)
+            slowest = max(slowest, clock.monotonic() - started)
         return state, True
 
-    def _send_and_record(self, state: WalkState, messages: list[OutgoingMessage]) -> int:
-        """Send a batch, retrying what SQS refused; whatever went through is recorded in the
-        ledger at once, even when the rest is finally given up on."""
-        pending, sent_count = messages, 0
+    def _plan(
+        self, state: WalkState, jsonl: bytes, earlier: set[bytes], stats: InvocationStats
+    ) -> WalkState:
+        """Fix the run's unit size and count before its first unit goes out."""
+        in_scope = jsonl.count(b"\n")
+        fresh = in_scope
+        if earlier:
+            fresh = sum(
+                entry_hash(e.accounting_entry_id) not in earlier for e in iter_entries(jsonl)
+            )
+        stats.items_skipped_by_ledger += in_scope - fresh
+        size = self.settings.unit_size
+        count = -(-fresh // size)
+        state = self.checkpoints.update(state, unit_size=size, unit_count=count, units_published=0)
+        self.observer.on_step("units_planned", state.job_id, count)
+        return state
+
+    def _units(self, state: WalkState, jsonl: bytes, earlier: set[bytes]) -> Iterator[Unit]:
+        size, first = state.unit_size or self.settings.unit_size, 0
+        if earlier:
+            entries: Iterator[ScopeEntry] = (
+                e for e in iter_entries(jsonl) if entry_hash(e.accounting_entry_id) not in earlier
+            )
+        else:
+            # Nothing filtered: the units before the checkpoint are skipped unparsed.
+            first = state.units_published
+            entries = iter_entries(jsonl, start=first * size)
+        for index, chunk in enumerate(batched(entries, size), first):
+            yield Unit(index, chunk)
+
+    def _batches(
+        self, state: WalkState, units: Iterator[Unit]
+    ) -> Iterator[list[tuple[Unit, OutgoingMessage]]]:
+        """Up to 10 messages per SendMessageBatch, and no more bytes than it takes."""
+        batch: list[tuple[Unit, OutgoingMessage]] = []
+        size = 0
+        for unit in units:
+            message = self._message(state, unit)
+            length = len(message.body.encode())
+            if length > SQS_MESSAGE_BYTES:
+                raise UnitTooLarge(
+                    f"export job {state.job_id}: unit {unit.index} is {length} bytes, more than"
+                    f" SQS's {SQS_MESSAGE_BYTES}; lower SCOPE_UNIT_SIZE ({state.unit_size})"
+                )
+            if batch and (len(batch) == SQS_BATCH or size + length > SQS_BATCH_BYTES):
+                yield batch
+                batch, size = [], 0
+            batch.append((unit, message))
+            size += length
+        if batch:
+            yield batch
+
+    def _send_and_record(
+        self,
+        state: WalkState,
+        batch: Sequence[tuple[Unit, OutgoingMessage]],
+        recorded: set[int],
+        stats: InvocationStats,
+    ) -> WalkState:
+        """Send a batch, retrying what SQS refused (same ids: SQS drops a duplicate within
+        5 minutes); each send's accepted units are recorded at once, with the checkpoint."""
+        unit_of = {message.unit: unit for unit, message in batch}
+        pending = [message for _, message in batch]
         for _ in range(SEND_ATTEMPTS):
             refused = self.queue.send_batch(pending)
-            sent = [m for m in pending if m not in refused]
-            self.observer.on_step("batch_sent", state.job_id, pending[-1].position)
+            self.observer.on_step("batch_sent", state.job_id, pending[-1].unit)
+            sent = [unit_of[m.unit] for m in pending if m not in refused]
             if sent:
-                self.ledger.record(state.job_id, state.run_id, sent)
-                self.observer.on_step("ledger_written", state.job_id, sent[-1].position)
-            sent_count += len(sent)
+                recorded.update(unit.index for unit in sent)
+                published = state.units_published
+                while published in recorded:
+                    published += 1
+                items = state.items_published + sum(len(unit.entries) for unit in sent)
+                state = self.ledger.record(state, [u.record() for u in sent], published, items)
+                self.observer.on_step("ledger_written", state.job_id, sent[-1].index)
+                stats.units_enqueued += len(sent)
+                stats.items_enqueued += sum(len(unit.entries) for unit in sent)
             pending = refused
             if not pending:
-                return sent_count
+                return state
         raise PublishFailed(
-            f"SQS refused {len(pending)} message(s) of export job {state.job_id}"
-            f" after {SEND_ATTEMPTS} attempts (positions {[m.position for m in pending]})"
+            f"SQS refused {len(pending)} unit(s) of export job {state.job_id}"
+            f" after {SEND_ATTEMPTS} attempts (units {[m.unit for m in pending]})"
         )
 
-    @staticmethod
-    def _message(state: WalkState, entry: ScopeEntry) -> OutgoingMessage:
+    def _message(self, state: WalkState, unit: Unit) -> OutgoingMessage:
+        location = self.archive.location(state.job_id)
         body = {
             "jobId": state.job_id,
-            "accountingEntryId": entry.accounting_entry_id,
-            "status": entry.status,
-            "position": entry.position,
-            "scopeSha256": state.scope_sha256,
+            "unit": unit.index,
+            "unitCount": state.unit_count,
+            "items": [
+                {
+                    "accountingEntryId": e.accounting_entry_id,
+                    "status": e.status,
+                    "position": e.position,
+                }
+                for e in unit.entries
+            ],
+            "scope": {"bucket": location.bucket, "key": location.key, "sha256": state.scope_sha256},
         }
-        key = f"{state.job_id}:{entry.accounting_entry_id}".encode()
+        digest = hashlib.sha256(state.job_id.encode() + b"\n" + unit.record().id_hashes)
         return OutgoingMessage(
-            accounting_entry_id=entry.accounting_entry_id,
-            position=entry.position,
-            body=json.dumps(body, sort_keys=True, separators=(",", ":")),
+            unit=unit.index,
+            # ASCII (\u escapes): a lone surrogate in an id stays valid JSON and valid SQS text.
+            body=json.dumps(body, separators=(",", ":")),
             group_id=state.job_id,
-            deduplication_id=hashlib.sha256(key).hexdigest(),
+            deduplication_id=digest.hexdigest(),
         )

@@ -114,11 +114,7 @@ class ScopeJobService:
 
     def _publisher(self) -> Publisher:
         return Publisher(
-            self.checkpoints,
-            self.queue,
-            self.ledger,
-            self.observer,
-            self.settings.safety_margin_seconds,
+            self.checkpoints, self.queue, self.ledger, self.archive, self.observer, self.settings
         )
 
     def _write_scope(self, state: WalkState, scope: Scope) -> WalkState:
@@ -137,6 +133,9 @@ class ScopeJobService:
             items_in_scope=scope.item_count,
             scope_sha256=scope.sha256,
             items_published=0,
+            units_published=0,
+            unit_size=None,
+            unit_count=None,
         )
 
     # -- results ------------------------------------------------------------------------

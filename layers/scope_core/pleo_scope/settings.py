@@ -26,6 +26,7 @@ class Settings:
     safety_margin_seconds: float
     secret_max_age_seconds: int
     idempotency_ttl_seconds: int
+    unit_size: int
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -52,6 +53,7 @@ class Settings:
             safety_margin_seconds=reader.number("SAFETY_MARGIN_SECONDS", 20.0),
             secret_max_age_seconds=reader.integer("SECRET_MAX_AGE_SECONDS", 300),
             idempotency_ttl_seconds=reader.integer("IDEMPOTENCY_TTL_SECONDS", 3600),
+            unit_size=reader.integer("SCOPE_UNIT_SIZE", 100, most=100),
         )
 
     def require_time_to_work(self, invocation_seconds: float) -> None:
@@ -89,8 +91,11 @@ class _Reader:
             raise ConfigurationError(f"environment variable {name} is not set")
         return value
 
-    def integer(self, name: str, default: int) -> int:
-        return self._numeric(name, default, int, "an integer", positive=True)
+    def integer(self, name: str, default: int, most: int | None = None) -> int:
+        value = self._numeric(name, default, int, "an integer", positive=True)
+        if most is not None and value > most:
+            raise ConfigurationError(f"{name}={str(value)!r} must be at most {most}")
+        return value
 
     def number(self, name: str, default: float) -> float:
         return self._numeric(name, default, float, "a number", positive=False)

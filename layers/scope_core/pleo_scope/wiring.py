@@ -112,7 +112,9 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Wiring:
             cast("SFNClient", _client(session, "stepfunctions")), settings.state_machine_arn
         ),
         settings=ServiceSettings(
-            max_pages=settings.max_pages, safety_margin_seconds=settings.safety_margin_seconds
+            max_pages=settings.max_pages,
+            safety_margin_seconds=settings.safety_margin_seconds,
+            unit_size=settings.unit_size,
         ),
         clock=clock,
     )

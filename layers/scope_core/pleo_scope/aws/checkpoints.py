@@ -26,6 +26,9 @@ _ATTRIBUTE_OF = {
     "items_published": "itemsPublished",
     "items_in_scope": "itemsInScope",
     "scope_sha256": "scopeSha256",
+    "unit_size": "unitSize",
+    "unit_count": "unitCount",
+    "units_published": "unitsPublished",
 }
 
 
@@ -227,6 +230,9 @@ def _state(job_id: str, owner: str, item: dict[str, Any]) -> WalkState:
         owner=owner,
         items_in_scope=number("itemsInScope"),
         scope_sha256=text("scopeSha256"),
+        unit_size=number("unitSize"),
+        unit_count=number("unitCount"),
+        units_published=number("unitsPublished") or 0,
     )
 
 

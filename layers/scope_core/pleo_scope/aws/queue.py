@@ -1,5 +1,5 @@
-"""SQS FIFO: one message per in-scope item, group = job (order holds), deterministic
-deduplication id."""
+"""SQS FIFO, contract v2: one message per work unit, group = job (its units in order),
+deterministic deduplication id."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ class SqsScopeQueue:
         self._queue_url = queue_url
 
     def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[OutgoingMessage]:
-        by_id = {str(m.position): m for m in messages}
+        by_id = {str(m.unit): m for m in messages}
         reply = self._client.send_message_batch(
             QueueUrl=self._queue_url,
             Entries=[
