@@ -119,10 +119,10 @@ class MemoryQueue:
 
 @dataclass
 class MemoryLedger:
-    """Unit records per (job, run); `record` moves the checkpoint's unit progress in the
-    same step, under the lease, as the DynamoDB transaction does."""
+    """Unit records per (job, run). Given the checkpoints, `record` moves their unit progress
+    in the same step, under the lease, as the DynamoDB transaction does."""
 
-    checkpoints: MemoryCheckpoints
+    checkpoints: MemoryCheckpoints | None = None
     units: dict[tuple[str, int, int], UnitRecord] = field(default_factory=dict)
     writes: int = 0
 
@@ -145,10 +145,12 @@ class MemoryLedger:
         self, state: WalkState, units: Sequence[UnitRecord], units_published: int, items: int
     ) -> WalkState:
         self.writes += 1
+        progress = {"units_published": units_published, "items_published": items}
         # The condition first: a lost lease writes nothing at all.
-        state = self.checkpoints.update(
-            state, units_published=units_published, items_published=items
-        )
+        if self.checkpoints is None:
+            state = state.but(**progress)
+        else:
+            state = self.checkpoints.update(state, **progress)
         for unit in units:
             self.units[(state.job_id, state.run_id, unit.unit)] = unit
         return state
