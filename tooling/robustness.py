@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import math
 import random
 import re
 import time
@@ -18,21 +20,42 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
+import h11
+import httpx
 from botocore.exceptions import ClientError
 from moto.sqs import models as moto_sqs_models
 
-from pleo_scope.errors import InvalidEvent, MalformedResponse, ScopeError
+from pleo_scope.clock import Budget, SystemClock
+from pleo_scope.credentials import Credential, StaticCredential, parse_secret
+from pleo_scope.errors import (
+    ConfigurationError,
+    InvalidEvent,
+    InvalidSecret,
+    MalformedResponse,
+    ScopeError,
+    TransientPleoError,
+)
 from pleo_scope.events import parse_event
 from pleo_scope.models import parse_page
+from pleo_scope.pleo_client import (
+    MAX_WAIT_SECONDS,
+    ClientSettings,
+    PleoClient,
+    RetryDeferred,
+    RetryPolicy,
+)
 from pleo_scope.ports import NoObserver, OutgoingMessage, StepObserver, UnitRecord, WalkState
-from tooling.harness import Stack, open_stack
-from tooling.pleo_sim import Fault, SimJob
+from pleo_scope.scope import ScopeBuilder
+from pleo_scope.settings import Settings
+from tooling.harness import Stack, open_stack, reference_scope
+from tooling.pleo_sim import Fault, PleoSimulator, SimJob
 from tooling.pleo_sim.jobs import make_item
+from tooling.pleo_sim.transport import in_memory_transport
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 START, END = "<!-- robustness-table:start -->", "<!-- robustness-table:end -->"
@@ -318,6 +341,8 @@ def aws_rows(stack: Stack, runs: int) -> list[Row]:
 
 
 def bad_input_rows(runs: int) -> list[Row]:
+    """Each parser of outside values, fed `runs` hostile values: every run must end in a
+    result or the parser's typed error (an untyped exception counts as a wrong scope)."""
     rng = random.Random(11)
     job = "8eb648ab-1f6e-4f4c-9a0e-0c5b9d2c7a10"
     event = {"version": "0", "detail-type": "Export Job Claimed", "source": "pleo.export-jobs",
@@ -325,25 +350,243 @@ def bad_input_rows(runs: int) -> list[Row]:
              "resources": [], "detail": {"jobId": job}}  # fmt: skip
     page = {"data": [make_item(job, "a", "pending")],
             "pagination": {"hasNextPage": True, "endCursor": "c"}}  # fmt: skip
+    cases: list[tuple[str, Callable[[], str], type[ScopeError]]] = [
+        ("event parser, mutated events",
+         lambda: _parsed(parse_event(_mutate(event, rng))), InvalidEvent),
+        ("page parser, mutated pages",
+         lambda: _parsed(parse_page(_mutate(page, rng), job)), MalformedResponse),
+        ("event job ids in random letter case",
+         lambda: _same_job(event, job, rng), InvalidEvent),
+        ("item text: lone surrogates, control characters, ids up to 4 KB",
+         lambda: _hostile_scope(job, rng), MalformedResponse),
+        ("Retry-After: inf, nan, 1e999, HTTP dates, garbage",
+         lambda: _retry_after(job, rng), TransientPleoError),
+        ("secret values: whitespace, control characters, non-ASCII",
+         lambda: _secret(rng), InvalidSecret),
+        ("settings: nan, inf, 1e999, negative, margin at or above the time-out",
+         lambda: _settings(rng), ConfigurationError),
+    ]  # fmt: skip
     rows = []
-    for name, valid, parse, typed in (
-        ("event parser, mutated events", event, parse_event, InvalidEvent),
-        ("page parser, mutated pages", page, lambda b: parse_page(b, job), MalformedResponse),
-    ):
+    for name, run, typed in cases:
         row = Row("bad input", name)
         for _ in range(runs):
             row.runs += 1
             try:
-                parse(_mutate(valid, rng))
-                row.notes["parsed"] += 1
-            except typed:
-                row.notes[typed.__name__] += 1
+                row.notes[run()] += 1
+            except typed as error:
+                row.notes[type(error).__name__] += 1
+            except _WrongResult as wrong:
+                row.notes[f"WRONG: {wrong}"] += 1
+                row.wrong_scope += 1
             except ScopeError as error:
                 row.notes[f"other typed: {type(error).__name__}"] += 1
             except Exception as error:  # would be a defect: counted as such
                 row.notes[f"UNHANDLED {type(error).__name__}"] += 1
                 row.wrong_scope += 1
         rows.append(row)
+    return rows
+
+
+class _WrongResult(Exception):
+    """A run ended without an error, but not in the result the contract gives."""
+
+
+def _parsed(_: object) -> str:
+    return "parsed"
+
+
+def _same_job(event: dict[str, Any], job: str, rng: random.Random) -> str:
+    cased = "".join(c.upper() if rng.random() < 0.5 else c for c in job)
+    shape = rng.choice(["eventbridge", "loop", "direct"])
+    document = {"eventbridge": {**event, "detail": {"jobId": cased}},
+                "loop": {"jobId": cased, "continuation": {"runId": 1}},
+                "direct": {"jobId": cased}}[shape]  # fmt: skip
+    if parse_event(document).job_id != job:
+        raise _WrongResult("job id not lower-cased")
+    return "parsed, lower-cased"
+
+
+_HOSTILE_CHARS: list[Callable[[random.Random], str]] = [
+    lambda rng: chr(rng.randint(0xD800, 0xDFFF)),  # a lone surrogate
+    lambda rng: chr(rng.choice([*range(0x20), 0x7F])),  # a control character
+    lambda rng: rng.choice('\u2028\u2029\ufeff\u200b"\\/'),
+    lambda rng: chr(rng.randint(0xA0, 0x2FFFF)),  # anything else, astral included
+    lambda rng: chr(rng.randint(0x20, 0x7E)),
+]
+
+
+def _hostile_text(rng: random.Random, length: int) -> str:
+    return "".join(rng.choice(_HOSTILE_CHARS)(rng) for _ in range(length))
+
+
+def _hostile_scope(job: str, rng: random.Random) -> str:
+    """Pages of hostile items, as Pleo's bytes (escaped, or raw with a surrogate's CESU-8
+    bytes): the scope built as pages arrive and the one rebuilt from the archived raw pages
+    must be the reference's bytes, UTF-8 throughout."""
+    pages = []
+    for _ in range(rng.randint(1, 3)):
+        items = []
+        for _ in range(rng.randint(0, 5)):
+            length = rng.choice([rng.randint(1, 12), rng.randint(1000, 4000)])
+            entry_id = _hostile_text(rng, length)
+            status = rng.choice(["pending", "in_progress", "failed", _hostile_text(rng, 3)])
+            items.append(make_item(job, entry_id, status, failureReason=_hostile_text(rng, 8)))
+        pages.append(items)
+    ascii_only = rng.random() < 0.5
+    raws = [
+        json.dumps(
+            {"data": items, "pagination": {"hasNextPage": False}}, ensure_ascii=ascii_only
+        ).encode("utf-8", "surrogatepass")
+        for items in pages
+    ]
+    live, rebuilt, observed = ScopeBuilder(), ScopeBuilder(), []
+    for raw in raws:
+        page = parse_page(httpx.Response(200, content=raw).json(), job, raw)
+        live.add_items(page.items)
+        observed += page.items  # as JSON reads them: an escaped high+low pair is one character
+        rebuilt.add_items(parse_page(json.loads(raw), job).items)
+    scope_logger = logging.getLogger("pleo_scope.scope")
+    level = scope_logger.level
+    scope_logger.setLevel(logging.ERROR)  # unknown statuses are warned about, by design
+    try:
+        jsonl, again = live.build().jsonl, rebuilt.build().jsonl
+    finally:
+        scope_logger.setLevel(level)
+    if jsonl != again:
+        raise _WrongResult("rebuilt scope differs")
+    if jsonl != reference_scope(observed):
+        raise _WrongResult("scope differs from the reference")
+    if not reads_back(jsonl, observed):
+        raise _WrongResult("a line does not read back as its item")
+    jsonl.decode("utf-8")
+    return "scope byte-identical live and rebuilt"
+
+
+def reads_back(jsonl: bytes, observed: list[dict[str, Any]]) -> bool:
+    """Each line reads back as its item does in JSON (where an escaped high+low surrogate
+    pair is one character), in scope order."""
+    latest = {item["accountingEntryId"]: item for item in observed}
+    kept = sorted(i for i, item in latest.items() if item["status"] in ("pending", "in_progress"))
+    lines = jsonl.splitlines()
+    return len(lines) == len(kept) and all(
+        json.loads(line) == json.loads(json.dumps(latest[entry_id]))
+        for entry_id, line in zip(kept, lines, strict=True)
+    )
+
+
+_RETRY_AFTERS = ["inf", "Infinity", "-inf", "1e999", "nan", "NaN", "1e308", "9" * 40, "0", "-3",
+                 "7", "1.5", "soon", "", " ", "0x10", "Mon, 32 Nov 2026 12:00:00 GMT"]  # fmt: skip
+
+
+def _retry_after(job: str, rng: random.Random) -> str:
+    """One 429 with the value, then the job: the client retries within the cap, or defers
+    with a finite wait; it never sleeps longer than the cap."""
+    choice = rng.random()
+    if choice < 0.6:
+        value = rng.choice(_RETRY_AFTERS)
+    elif choice < 0.8:
+        moment = datetime.now(UTC) + timedelta(seconds=rng.uniform(-1e5, 1e9))
+        value = format_datetime(moment, usegmt=True)
+    else:
+        value = "".join(chr(rng.randint(0x20, 0x7E)) for _ in range(rng.randint(0, 12)))
+    simulator = PleoSimulator()
+    simulator.add_job(SimJob(job, generated_items=1))
+    simulator.inject(job, Fault("status", frozenset({1}), status=429, retry_after=value,
+                                endpoint="job"))  # fmt: skip
+    slept: list[float] = []
+    client = PleoClient(
+        ClientSettings("http://pleo.invalid", retry=RetryPolicy(max_attempts=2)),
+        StaticCredential(Credential("apiKey", "sim-api-key")),
+        clock=_SleeplessClock(slept),
+        transport=in_memory_transport(simulator),
+    )
+    try:
+        client.get_job(job, Budget.unbounded(SystemClock()))
+    except RetryDeferred as deferred:
+        if not 0.0 <= deferred.wait_seconds <= MAX_WAIT_SECONDS:
+            raise _WrongResult("deferral wait out of bounds") from None
+        return "RetryDeferred"
+    if any(not 0.0 <= seconds <= 60.0 for seconds in slept):
+        raise _WrongResult("slept past the cap")
+    return "retried within the cap"
+
+
+class _SleeplessClock(SystemClock):
+    def __init__(self, slept: list[float]) -> None:
+        self.slept = slept
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+
+
+def _secret(rng: random.Random) -> str:
+    """A secret's value with hostile characters around or inside: accepted stripped (and a
+    header h11 sends), or InvalidSecret without the value in its text."""
+    value = "k" + _hostile_text(rng, rng.randint(0, 4)) + "CANARY"
+    value = rng.choice(["", " ", "\n", "\t", "\r\n", "\u00a0"]) + value
+    value += rng.choice(["", " ", "\n", "\r\n", "\u3000"])
+    kind = rng.choice(["apiKey", "accessToken"])
+    try:
+        credential = parse_secret(json.dumps({kind: value}), "pleo/api")
+    except InvalidSecret as error:
+        if "CANARY" in str(error):
+            raise _WrongResult("the value is in the error") from None
+        raise
+    if credential.value != value.strip():
+        raise _WrongResult("not stripped")
+    header = credential.authorization_header()
+    h11.Request(method="GET", target="/", headers=[("Host", "x"), ("Authorization", header)])
+    return "accepted, stripped"
+
+
+_SETTINGS_ENV = {
+    "PLEO_API_BASE_URL": "https://external.pleo.io", "PLEO_API_SECRET_ARN": "arn",
+    "SCOPE_TABLE_NAME": "t", "IDEMPOTENCY_TABLE_NAME": "i", "SCOPE_BUCKET_NAME": "b",
+    "SCOPE_QUEUE_URL": "q", "STATE_MACHINE_ARN": "s",
+}  # fmt: skip
+_NUMERIC = ["SAFETY_MARGIN_SECONDS", "PLEO_CONNECT_TIMEOUT_SECONDS", "PLEO_READ_TIMEOUT_SECONDS",
+            "PLEO_MAX_RETRY_AFTER_SECONDS", "PLEO_PAGE_SIZE", "PLEO_MAX_ATTEMPTS",
+            "PLEO_MAX_PAGES"]  # fmt: skip
+
+
+def _settings(rng: random.Random) -> str:
+    """A numeric variable set to a hostile value, for a function with a 900 s time-out."""
+    name = rng.choice(_NUMERIC)
+    value = rng.choice(["nan", "inf", "-inf", "Infinity", "1e999", "-1", "0", "abc", "",
+                        "20000", "900", "899", "1.5", "5"])  # fmt: skip
+    settings = Settings.from_env({**_SETTINGS_ENV, name: value})
+    settings.require_time_to_work(900.0)
+    for number in (settings.safety_margin_seconds, settings.pleo.read_timeout):
+        if not math.isfinite(number):
+            raise _WrongResult(f"{name} not finite")
+    return "accepted"
+
+
+def hostile_job_rows(stack: Stack, runs: int) -> list[Row]:
+    """Hostile input end to end, counted on the queue like every other row."""
+    rng = random.Random(13)
+    rows = []
+    row = Row("bad input", "job with hostile item text, crash after a checkpoint and rerun")
+    for _ in range(runs):
+        job = stack.new_job(items=20)
+        for n in range(6):
+            text = _hostile_text(rng, 12)
+            job.items.append(make_item(job.id, f"00000000-0000-4000-8000-{n:012d}", "pending",
+                                       failureReason=text, note={text: n}))  # fmt: skip
+        # The rerun rebuilds the scope from the archived raw pages.
+        run_until_done(stack, job, row, CrashAt("checkpoint_written", 2))
+        settle(stack, job, row)
+    rows.append(row)
+    row = Row("bad input", "same job re-triggered in upper and mixed case within the window")
+    for _ in range(runs):
+        job = stack.new_job(items=45)
+        for job_id in (job.id, job.id.upper(), job.id[:18].upper() + job.id[18:]):
+            try:
+                row.notes["done" if stack.invoke({"jobId": job_id})["done"] else "not done"] += 1
+            except Exception as error:  # the row notes what surfaced
+                row.notes[type(error).__name__] += 1
+        settle(stack, job, row)
+    rows.append(row)
     return rows
 
 
@@ -372,6 +615,7 @@ def run_matrix(stack: Stack, *, full: bool) -> list[Row]:
     rows += storm_rows(stack, runs=5 if full else 1)
     rows += aws_rows(stack, runs=5 if full else 1)
     rows += bad_input_rows(runs=2000 if full else 200)
+    rows += hostile_job_rows(stack, runs=5 if full else 1)
     return rows
 
 

@@ -26,6 +26,7 @@ from pleo_scope.scope import ScopeBuilder
 from tests.support import START, FakeClock, make_client, reference_scope
 from tooling.pleo_sim import Fault, PleoSimulator, SimJob
 from tooling.pleo_sim.transport import in_memory_transport
+from tooling.robustness import reads_back
 
 JOB = "8eb648ab-1f6e-4f4c-9a0e-0c5b9d2c7a10"
 json_values = st.recursive(
@@ -179,20 +180,19 @@ def test_any_item_text_ends_in_the_same_scope_live_and_rebuilt(
     pages: list[list[Any]], raw_surrogates: bool
 ) -> None:
     raws = [as_raw_page(page, raw_surrogates) for page in pages]
-    live = ScopeBuilder()  # as the client reads a response
+    live, observed = ScopeBuilder(), []  # as the client reads a response
     for raw in raws:
-        live.add_items(parse_page(httpx.Response(200, content=raw).json(), JOB, raw).items)
+        page = parse_page(httpx.Response(200, content=raw).json(), JOB, raw)
+        live.add_items(page.items)
+        observed += page.items  # as JSON reads them: an escaped high+low pair is one character
     rebuilt = ScopeBuilder()  # as the rebuild reads the archived raw page
     for raw in raws:
         rebuilt.add_items(parse_page(json.loads(raw), JOB).items)
     jsonl = live.build().jsonl
     assert jsonl == rebuilt.build().jsonl
-    assert jsonl == reference_scope([item for page in pages for item in page])
+    assert jsonl == reference_scope(observed)
     jsonl.decode("utf-8")  # UTF-8 throughout, surrogates as escapes
-    latest = {item["accountingEntryId"]: item for page in pages for item in page}
-    for line in jsonl.splitlines():
-        item = json.loads(line)
-        assert item == latest[item["accountingEntryId"]]
+    assert reads_back(jsonl, observed)  # each line is its item, as JSON reads it
 
 
 # --- any Retry-After ---------------------------------------------------------------------------
