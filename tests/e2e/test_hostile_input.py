@@ -127,6 +127,9 @@ def test_hostile_text_is_carried_byte_identical_across_retries_and_the_rebuild(
     with pytest.raises(InjectedCrash):
         stack.invoke({"jobId": crashed.id})
     stack.app.app.service.observer = NoObserver()
+    record = stack.walk_record(crashed.id)
+    assert record is not None
+    assert int(record["pagesFetched"]) >= 1  # so the retry walks on and rebuilds
     retried = stack.invoke({"jobId": crashed.id})
     assert retried["done"]
     rebuilt = stack.s3_object(retried["scope"]["key"])
