@@ -577,6 +577,17 @@ def hostile_job_rows(stack: Stack, runs: int) -> list[Row]:
         run_until_done(stack, job, row, CrashAt("checkpoint_written", 2))
         settle(stack, job, row)
     rows.append(row)
+    row = Row("bad input", "accountingEntryIds of 3-4 KB and with lone surrogates, rerun later")
+    for _ in range(runs):
+        job = stack.new_job(items=20)
+        for n in range(4):
+            entry_id = f"{n}" + _hostile_text(rng, 3) + "x" * rng.randint(3000, 4000)
+            job.items.append(make_item(job.id, entry_id, "pending"))
+        run_until_done(stack, job, row, NoObserver())
+        stack.forget_idempotency()  # past the window: the rerun must enqueue nothing again
+        run_until_done(stack, job, row, NoObserver())
+        settle(stack, job, row)
+    rows.append(row)
     row = Row("bad input", "same job re-triggered in upper and mixed case within the window")
     for _ in range(runs):
         job = stack.new_job(items=45)

@@ -9,7 +9,6 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
 from pleo_scope.errors import ConfigurationError
 from pleo_scope.ports import NoObserver
@@ -138,15 +137,6 @@ def test_hostile_text_is_carried_byte_identical_across_retries_and_the_rebuild(
     assert enqueued_ids(bodies) == scope_ids(rebuilt)
 
 
-UNITS_LEDGER = (
-    "the per-item ledger keys DynamoDB by the raw accountingEntryId (hash keys are limited to"
-    " 2048 bytes: ValidationException) and the v1 deduplication id encodes it as strict UTF-8"
-    " (UnicodeEncodeError on a lone surrogate); the units ledger of issue 10 (16-byte hashes"
-    " of the ids) replaces both"
-)
-
-
-@pytest.mark.xfail(reason=UNITS_LEDGER, raises=(ClientError, UnicodeEncodeError), strict=False)
 def test_an_accounting_entry_id_of_any_length_or_text_is_published_once(stack: Stack) -> None:
     job = stack.new_job(items=30)
     odd_ids = [f"{n}" + "x" * 3000 for n in range(3)] + ["\ud83d lone", "ctl\x00\x1f"]
