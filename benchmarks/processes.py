@@ -72,7 +72,7 @@ def _drain(sqs: Any, url: str, stop: threading.Event, consumed: list[int]) -> No
 @contextmanager
 def moto_process() -> Iterator[str]:
     port = free_port()
-    args = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    args = [sys.executable, "-m", "tooling.moto_server", "-H", "127.0.0.1", "-p", str(port)]
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     endpoint = f"http://127.0.0.1:{port}"
     try:

@@ -27,6 +27,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
     state_task_service_sfn,
 )
 
+from tooling import moto_speed
 from tooling.template import TEMPLATE, Template
 
 REGION = "eu-west-1"
@@ -127,6 +128,7 @@ def local_stack(
     With `endpoint`, a moto server already running there is used (benchmarks run it in a
     process of its own, so that the function's process holds only the function)."""
     _let_moto_continue_as_new()
+    moto_speed.apply()
     server: ThreadedMotoServer | None = None
     if endpoint is None:
         port = free_port()
