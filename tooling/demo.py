@@ -3,7 +3,7 @@
 Starts the Pleo simulator and moto's server on loopback, creates the resources from
 template.yaml, seeds a claimed job, invokes the ScopeJob handler (which hands over to the
 real state machine when the job does not fit in one invocation), drains the queue like a
-downstream consumer, and prints where the scope went.
+downstream consumer (one line per work unit consumed), and prints where the scope went.
 
     python -m tooling.demo [--items 2500] [--lambda-timeout 900] [--page-size 100]
 """
@@ -36,7 +36,7 @@ from tooling.pleo_sim.server import serve
 
 
 class ProgressBars:
-    """A StepObserver: one bar for the walk (pages), one for the publish (messages)."""
+    """A StepObserver: one bar for the walk (pages), one for the publish (units)."""
 
     def __init__(self, walk: tqdm[Any]) -> None:
         self.walk = walk
@@ -47,8 +47,9 @@ class ProgressBars:
             self.walk.update(number - self.walk.n)
         elif step == "scope_written":
             self.walk.close()
-            self.publish = tqdm(total=number, unit="msg", desc="publish")
-        elif step == "batch_sent" and self.publish is not None:
+        elif step == "units_planned":
+            self.publish = tqdm(total=number, unit="unit", desc="publish")
+        elif step == "ledger_written" and self.publish is not None:
             self.publish.update(number + 1 - self.publish.n)
 
     def close(self) -> None:
@@ -58,13 +59,15 @@ class ProgressBars:
 
 
 class Consumer(threading.Thread):
-    """Drains the queue as a downstream step would, checking the FIFO order by position."""
+    """Drains the queue as a downstream step would, one line per work unit consumed, checking
+    the FIFO order by unit and by position."""
 
     def __init__(self, stack: LocalStack) -> None:
         super().__init__(daemon=True, name="consumer")
         self.sqs = stack.client("sqs")
         self.url = stack.physical["ScopeQueue"]
         self.positions: list[int] = []
+        self.units: list[int] = []
         self.stopping = threading.Event()
 
     def run(self) -> None:
@@ -77,7 +80,15 @@ class Consumer(threading.Thread):
         if not messages:
             time.sleep(0.05)
             return False
-        self.positions += [json.loads(m["Body"])["position"] for m in messages]
+        for message in messages:
+            unit = json.loads(message["Body"])
+            positions = [item["position"] for item in unit["items"]]
+            self.units.append(unit["unit"])
+            self.positions += positions
+            tqdm.write(
+                f"consumed unit {unit['unit'] + 1:>4}/{unit['unitCount']}:"
+                f" {len(positions):>3} items, positions {positions[0]:,}-{positions[-1]:,}"
+            )
         self.sqs.delete_message_batch(
             QueueUrl=self.url,
             Entries=[
@@ -143,7 +154,9 @@ def main() -> None:
             ]
             .read()
         )
-    in_order = consumer.positions == list(range(len(consumer.positions)))
+    in_order = consumer.positions == list(range(len(consumer.positions))) and (
+        consumer.units == list(range(len(consumer.units)))
+    )
     print()
     print(f"job             {job.id}")
     print(f"pages fetched   {result['pagesFetched']:,}")
@@ -153,7 +166,10 @@ def main() -> None:
     print(f"scope           s3://{result['scope']['bucket']}/{result['scope']['key']}")
     print(f"manifest        s3://{result['scope']['bucket']}/{result['scope']['manifestKey']}")
     print(f"sha256          {manifest['sha256']}")
-    print(f"messages queued {len(consumer.positions):,} (consumed in scope order: {in_order})")
+    print(
+        f"units consumed  {len(consumer.units):,} ({len(consumer.positions):,} items,"
+        f" in scope order: {in_order})"
+    )
     if execution is not None:
         print(f"step functions  {len(invocations)} loop invocations, {executions} execution(s)")
     print(f"elapsed         {time.perf_counter() - started:.1f} s")
