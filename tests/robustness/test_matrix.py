@@ -23,6 +23,10 @@ REORDERED = {
 }
 
 
+# The whole light matrix is built in one fixture, inside the first test's time limit.
+pytestmark = pytest.mark.timeout(600)
+
+
 @pytest.fixture(scope="module")
 def rows(stack: Stack) -> list[Row]:
     stack.drain_queue()
