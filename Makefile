@@ -22,10 +22,11 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-bench: $(STAMP)  ## benchmarks: walk vs bare httpx, one invocation end to end, large jobs
+bench: $(STAMP)  ## benchmarks: walk vs bare httpx, one invocation end to end, large jobs, publish in units
 	$(PY) -m benchmarks.bench_walk
 	$(PY) -m benchmarks.bench_e2e
 	$(PY) -m benchmarks.bench_large
+	$(PY) -m benchmarks.bench_publish
 
 robustness: $(STAMP)  ## regenerate the README's robustness table (ARGS=--full for all of it)
 	$(PY) -m tooling.robustness --write-readme $(ARGS)
