@@ -5,10 +5,11 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint bench robustness clean
 
-$(STAMP): requirements-dev.txt layers/scope_core/requirements.txt
+$(STAMP): requirements-dev.txt layers/scope_core/requirements.txt pyproject.toml
 	@test -x $(PY) || $$(tooling/find-python.sh) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps --editable .  # the operator CLI: pleo-scope-ops
 	@touch $(STAMP)
 
 demo: $(STAMP)  ## the main job on the embedded defaults (simulator + moto)

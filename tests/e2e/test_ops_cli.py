@@ -1,0 +1,408 @@
+"""The operator CLI (`pleo-scope-ops`) against the local stack: the Pleo simulator and moto's
+server over HTTP, the function reached through moto's Lambda API (routed to the handler in
+this process), the real ASL for the walks handed over."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from pleo_scope.aws.keys import LEDGER_SK, ledger_pk
+from pleo_scope.ports import NoObserver
+from tests.e2e.conftest import Stack
+from tests.e2e.test_scope_job import assert_published_exactly_once
+from tooling.executions import follow_walk
+from tooling.local_stack import route_lambda
+from tooling.ops.cli import EXIT_STUCK, main
+from tooling.ops.resources import ENV_OF, OUTPUT_OF
+from tooling.pleo_sim import Fault, SimJob
+from tooling.robustness import CrashAt, InjectedCrash
+from tooling.template import TEMPLATE, Template
+
+INVOCATION_SECONDS = 2.5
+# Nothing from the environment: each test names the stack's resources itself.
+NO_NAMES = dict.fromkeys(ENV_OF.values())
+
+
+def names(stack: Stack) -> list[str]:
+    """The local stack, named explicitly (endpoint and resources)."""
+    physical = stack.aws.physical
+    return [
+        "--endpoint-url",
+        stack.aws.endpoint,
+        "--table",
+        physical["ScopeTable"],
+        "--bucket",
+        physical["ScopeBucket"],
+        "--state-machine-arn",
+        physical["ScopeJobStateMachine"],
+        "--function",
+        physical["ScopeJobFunction"],
+    ]
+
+
+def ops(stack: Stack, *args: str) -> Result:
+    return CliRunner().invoke(main, [*names(stack), *args], env=NO_NAMES)
+
+
+def table_rows(text: str) -> dict[str, str]:
+    """A `status` table: label, two spaces or more, value."""
+    return dict(re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in text.splitlines())
+
+
+def ops_json(stack: Stack, *args: str, exit_code: int = 0) -> Any:
+    result = ops(stack, *args, "--json")
+    assert result.exit_code == exit_code, result.output
+    return json.loads(result.stdout)
+
+
+@pytest.fixture
+def routed(stack: Stack) -> Iterator[list[dict[str, Any]]]:
+    """moto's Lambda (the CLI's invocations and the state machine's) runs the handler."""
+    with route_lambda(stack.app.lambda_handler, INVOCATION_SECONDS) as invocations:
+        yield invocations
+
+
+def published_job(stack: Stack, items: int = 45) -> SimJob:
+    job = stack.new_job(items=items)
+    assert stack.invoke({"jobId": job.id})["done"] is True
+    stack.drain_queue()
+    return job
+
+
+def crashed_job(stack: Stack) -> SimJob:
+    """A trigger whose invocation died mid-walk: no lease held, no execution: stuck."""
+    job = stack.new_job(items=45)
+    stack.app.app.service.observer = CrashAt("checkpoint_written", 2)
+    with pytest.raises(InjectedCrash):
+        stack.invoke({"jobId": job.id})
+    stack.app.app.service.observer = NoObserver()
+    return job
+
+
+# -- the command line itself -----------------------------------------------------------------
+
+
+def test_the_console_script_is_this_cli_and_every_command_has_help() -> None:
+    project = tomllib.loads((TEMPLATE.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    assert project["project"]["scripts"] == {"pleo-scope-ops": "tooling.ops.cli:main"}
+    runner = CliRunner()
+    top = runner.invoke(main, ["--help"])
+    assert top.exit_code == 0
+    assert set(main.commands) == {"status", "list", "retrigger", "verify"}
+    for command in main.commands:
+        result = runner.invoke(main, [command, "--help"])
+        assert result.exit_code == 0, command
+        assert f"Usage: main {command}" in result.output
+        assert "--json" in result.output
+
+
+def test_the_stack_outputs_the_cli_reads_exist_and_name_the_right_resources() -> None:
+    outputs = Template.load().document["Outputs"]
+    assert outputs[OUTPUT_OF["scope_table"]]["Value"] == {"Ref": "ScopeTable"}
+    assert outputs[OUTPUT_OF["bucket"]]["Value"] == {"Ref": "ScopeBucket"}
+    assert outputs[OUTPUT_OF["state_machine_arn"]]["Value"] == {"Ref": "ScopeJobStateMachine"}
+    assert outputs[OUTPUT_OF["function_name"]]["Value"] == {"Ref": "ScopeJobFunction"}
+    assert outputs[OUTPUT_OF["event_bus"]]["Value"] == {"Ref": "EventBusName"}
+    assert outputs[OUTPUT_OF["event_source"]]["Value"] == {"Ref": "EventSource"}
+
+
+def test_bad_input_gets_a_clear_error(stack: Stack) -> None:
+    not_a_uuid = ops(stack, "status", "job-42")
+    assert not_a_uuid.exit_code == 2
+    assert "'job-42' is not an export job id (a UUID)" in not_a_uuid.output
+    unknown = ops(stack, "status", str(uuid.uuid4()))
+    assert unknown.exit_code == 1
+    assert "has no walk record" in unknown.output
+    no_table = CliRunner().invoke(
+        main, ["--endpoint-url", stack.aws.endpoint, "list"], env=NO_NAMES
+    )
+    assert no_table.exit_code == 2
+    assert "no scope table: give --stack, --table or SCOPE_TABLE_NAME" in no_table.output
+    no_stack = CliRunner().invoke(
+        main, ["--endpoint-url", stack.aws.endpoint, "--stack", "nope", "list"], env=NO_NAMES
+    )
+    assert no_stack.exit_code == 1
+    assert "stack 'nope'" in no_stack.output
+
+
+# -- status ---------------------------------------------------------------------------------
+
+
+def test_status_of_a_published_job(stack: Stack) -> None:
+    job = published_job(stack)
+    job_id = job.id
+    scope = stack.expected_scope(job)
+    in_scope = scope.count(b"\n")
+
+    table = ops(stack, "status", job_id.upper())  # any letter case, as the function accepts
+    assert table.exit_code == 0, table.output
+    rows = table_rows(table.stdout)
+    assert rows["job"] == job_id
+    assert rows["state"].startswith("published")
+    assert rows["phase"] == "published"
+    assert rows["pages fetched"] == "5"
+    assert rows["items in scope"] == str(in_scope)
+    assert rows["items published"] == f"{in_scope} of {in_scope}"
+    bucket = stack.aws.physical["ScopeBucket"]
+    assert rows["scope"] == f"s3://{bucket}/export-jobs/{job_id}/scope.jsonl (written)"
+    assert rows["execution"] == "none"
+
+    status = ops_json(stack, "status", job_id)
+    assert status["state"] == "published"
+    assert status["nextStep"] is None
+    assert (status["phase"], status["runId"], status["pagesFetched"]) == ("published", 1, 5)
+    assert status["itemsInScope"] == in_scope
+    assert status["scope"]["written"] is True
+    assert status["lease"]["held"] is False
+    assert status["execution"] is None  # done in one invocation: never handed over
+
+
+def test_status_watch_follows_a_handed_over_walk_to_published(
+    stack: Stack, routed: list[dict[str, Any]]
+) -> None:
+    job = stack.new_job(items=200)  # 20 pages of 100 ms: several 2.5-second invocations
+    stack.simulator.inject(job.id, Fault("latency", seconds=0.1))
+    first = stack.invoke({"jobId": job.id}, timeout_seconds=INVOCATION_SECONDS)
+    assert first["done"] is False
+
+    running = ops_json(stack, "status", job.id)
+    assert running["state"] == "running"
+    assert running["execution"]["status"] == "RUNNING"
+    assert running["execution"]["arn"] == first["handedOver"]["executionArn"]
+
+    watched = ops(stack, "status", job.id, "--watch", "--interval", "0.2")
+    assert watched.exit_code == 0, watched.output
+    assert "walking" in watched.stderr  # the progress bar
+    assert "state" in watched.stdout
+    assert "published" in watched.stdout
+    assert follow_walk(stack.aws, job.id).final["status"] == "SUCCEEDED"
+    assert_published_exactly_once(stack, job.id, stack.expected_scope(job))
+
+    as_lines = ops(stack, "status", job.id, "--watch", "--json")
+    assert as_lines.exit_code == 0
+    assert [json.loads(line)["state"] for line in as_lines.stdout.splitlines()] == ["published"]
+
+
+# -- list and retrigger: the stuck job ----------------------------------------------------------
+
+
+def test_a_stuck_job_is_listed_first_and_retrigger_brings_it_to_published(
+    stack: Stack, routed: list[dict[str, Any]]
+) -> None:
+    published = published_job(stack).id
+    stuck_job = crashed_job(stack)
+    stuck = stuck_job.id
+    # An invocation in flight elsewhere: it holds the job's lease.
+    in_flight_job = stack.new_job(items=45).id
+    checkpoints = stack.app.app.checkpoints
+    in_flight = checkpoints.begin(in_flight_job, "another-invocation", 600, None)
+    try:
+        listed = ops_json(stack, "list")
+        mine = [s for s in listed if s["jobId"] in (published, stuck, in_flight_job)]
+        assert [(s["jobId"], s["state"]) for s in mine] == [
+            (stuck, "stuck"),
+            (in_flight_job, "running"),
+        ]
+        assert listed[0]["state"] == "stuck"
+        table = ops(stack, "list")
+        assert table.exit_code == 0
+        rows = table.stdout.splitlines()
+        assert rows[0].split() == [
+            "job", "state", "phase", "run", "pages", "published", "age", "lease", "execution"
+        ]  # fmt: skip
+        assert rows[2].split()[:2] == [listed[0]["jobId"], "stuck"]
+        assert "stuck: re-send the trigger with `pleo-scope-ops retrigger JOB`" in table.stdout
+        with_published = ops_json(stack, "list", "--all")
+        assert published in [s["jobId"] for s in with_published]
+
+        status = ops(stack, "status", stuck)
+        assert status.exit_code == EXIT_STUCK
+        assert "stuck: no invocation holds the lease and no execution runs the walk" in (
+            status.stdout
+        )
+        assert f"re-send the trigger: pleo-scope-ops retrigger {stuck}" in status.stdout
+
+        before = len(routed)
+        sent = ops(stack, "retrigger", stuck)
+        assert sent.exit_code == 0, sent.output
+        assert f'sent "Export Job Claimed" for {stuck}' in sent.stdout
+        assert "asynchronously" in sent.stdout
+        (invocation,) = routed[before:]
+        event = invocation["event"]
+        assert event["detail-type"] == "Export Job Claimed"
+        assert event["source"] == "pleo.export-jobs"
+        assert event["detail"] == {"jobId": stuck}
+        assert invocation["result"]["done"] is True
+
+        assert ops_json(stack, "status", stuck)["state"] == "published"
+        assert stuck not in [s["jobId"] for s in ops_json(stack, "list")]
+        assert_published_exactly_once(stack, stuck, stack.expected_scope(stuck_job))
+        assert ops(stack, "verify", stuck).exit_code == 0
+    finally:
+        checkpoints.release(in_flight)
+
+
+def test_retrigger_waits_for_the_result_or_the_error(
+    stack: Stack, routed: list[dict[str, Any]]
+) -> None:
+    job_id = published_job(stack).id
+    again = ops(stack, "retrigger", job_id, "--wait")
+    assert again.exit_code == 0, again.output
+    assert "synchronously" in again.stdout
+    assert "done" in again.stdout
+    assert f"s3://{stack.aws.physical['ScopeBucket']}/export-jobs/{job_id}/scope.jsonl" in (
+        again.stdout
+    )
+    assert stack.drain_queue() == []  # the ledger keeps every item off the queue
+
+    not_claimed = stack.new_job(items=5, status="pending")
+    failed = ops(stack, "retrigger", not_claimed.id, "--wait")
+    assert failed.exit_code == 1
+    assert "JobNotClaimed" in failed.output
+
+
+def test_retrigger_via_the_bus_puts_the_event_the_rule_matches(stack: Stack) -> None:
+    """moto's EventBridge cannot deliver to Lambda: the rule's pattern, from the template,
+    delivers to a queue here, which receives exactly the event the CLI put."""
+    template = Template.load()
+    rule = template.properties("ScopeJobFunction")["Events"]["ExportJobClaimed"]["Properties"]
+    source = template.document["Parameters"]["EventSource"]["Default"]
+    events, sqs = stack.aws.client("events"), stack.aws.client("sqs")
+    bus = events.create_event_bus(Name=f"ops-{uuid.uuid4().hex[:8]}")["EventBusArn"].split("/")[-1]
+    target = sqs.create_queue(QueueName=f"{bus}-target")["QueueUrl"]
+    target_arn = sqs.get_queue_attributes(QueueUrl=target, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    pattern = {"source": [source], "detail-type": rule["Pattern"]["detail-type"]}
+    events.put_rule(Name="claimed", EventBusName=bus, EventPattern=json.dumps(pattern))
+    events.put_targets(Rule="claimed", EventBusName=bus, Targets=[{"Id": "q", "Arn": target_arn}])
+    job_id = str(uuid.uuid4())
+
+    sent = ops(
+        stack, "--event-bus", bus, "--event-source", source, "retrigger", job_id, "--via", "bus"
+    )
+    assert sent.exit_code == 0, sent.output
+    assert f"to event bus {bus} (as an event)" in sent.stdout
+    (message,) = sqs.receive_message(QueueUrl=target, MaxNumberOfMessages=10)["Messages"]
+    delivered = json.loads(message["Body"])
+    assert delivered["detail"] == {"jobId": job_id}
+    assert delivered["detail-type"] == "Export Job Claimed"
+    assert ops(stack, "retrigger", job_id, "--via", "bus").exit_code == 2  # which bus?
+
+
+# -- verify ---------------------------------------------------------------------------------
+
+
+def test_verify_catches_a_tampered_scope_and_a_missing_ledger_record(stack: Stack) -> None:
+    job_id = published_job(stack).id
+    clean = ops(stack, "verify", job_id)
+    assert clean.exit_code == 0, clean.output
+    assert f"{job_id}: verified" in clean.stdout
+    checks = ops_json(stack, "verify", job_id)
+    assert checks["ok"] is True
+    assert [c["check"] for c in checks["checks"]] == [
+        "manifest",
+        "sha256",
+        "item count",
+        "counts by status",
+        "order",
+        "serialisation",
+        "ledger",
+    ]
+
+    s3 = stack.aws.client("s3")
+    bucket, key = stack.aws.physical["ScopeBucket"], f"export-jobs/{job_id}/scope.jsonl"
+    original = stack.s3_object(key)
+    lines = original.splitlines(keepends=True)
+    try:
+        # Two lines swapped: same bytes counted, different order and digest.
+        s3.put_object(Bucket=bucket, Key=key, Body=b"".join([lines[1], lines[0], *lines[2:]]))
+        swapped = ops_json(stack, "verify", job_id, exit_code=1)
+        assert swapped["ok"] is False
+        differs = {c["check"]: c["detail"] for c in swapped["checks"] if not c["ok"]}
+        assert set(differs) == {"sha256", "order"}
+        assert "line 1" in differs["order"]
+        # One item's status changed by hand.
+        item = json.loads(lines[0])
+        item["status"] = "pending" if item["status"] != "pending" else "in_progress"
+        tampered = json.dumps(item, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+        s3.put_object(Bucket=bucket, Key=key, Body=b"".join([tampered, *lines[1:]]))
+        edited = ops(stack, "verify", job_id)
+        assert edited.exit_code == 1
+        assert "DIFFERENCES FOUND" in edited.stdout
+        verdict = ops_json(stack, "verify", job_id, exit_code=1)
+        failed = {c["check"] for c in verdict["checks"] if not c["ok"]}
+        assert failed == {"sha256", "counts by status"}
+    finally:
+        s3.put_object(Bucket=bucket, Key=key, Body=original)
+    assert ops(stack, "verify", job_id).exit_code == 0
+
+    # A ledger record lost: that item is not known to have been enqueued.
+    lost = json.loads(lines[3])["accountingEntryId"]
+    stack.app.app.dynamodb.delete_item(
+        TableName=stack.aws.physical["ScopeTable"],
+        Key={"pk": {"S": ledger_pk(job_id, lost)}, "sk": {"S": LEDGER_SK}},
+    )
+    missing = ops(stack, "verify", job_id)
+    assert missing.exit_code == 1
+    verdict = ops_json(stack, "verify", job_id, exit_code=1)
+    (ledger,) = [c for c in verdict["checks"] if c["check"] == "ledger"]
+    assert ledger["ok"] is False
+    assert ledger["detail"] == f"line 3 ({lost}) has no ledger record"
+
+
+def test_verify_of_a_job_not_yet_scoped_says_so(stack: Stack) -> None:
+    result = ops(stack, "verify", crashed_job(stack).id)
+    assert result.exit_code == 1
+    assert "phase walking: the scope is written once the walk ends" in result.stdout
+
+
+# -- a deployed stack, found by its name ----------------------------------------------------
+
+
+def test_a_stack_name_finds_the_resources_in_its_cloudformation_outputs(stack: Stack) -> None:
+    job_id = published_job(stack).id
+    physical = stack.aws.physical
+    outputs = {
+        OUTPUT_OF["scope_table"]: physical["ScopeTable"],
+        OUTPUT_OF["bucket"]: physical["ScopeBucket"],
+        OUTPUT_OF["state_machine_arn"]: physical["ScopeJobStateMachine"],
+        OUTPUT_OF["function_name"]: physical["ScopeJobFunction"],
+    }
+    deployed = {
+        "Resources": {"Placeholder": {"Type": "AWS::SQS::Queue"}},
+        "Outputs": {name: {"Value": value} for name, value in outputs.items()},
+    }
+    name = f"deployed-{uuid.uuid4().hex[:8]}"
+    stack.aws.client("cloudformation").create_stack(
+        StackName=name, TemplateBody=json.dumps(deployed)
+    )
+    result = CliRunner().invoke(
+        main,
+        ["--endpoint-url", stack.aws.endpoint, "--stack", name, "status", job_id, "--json"],
+        env=NO_NAMES,
+    )
+    assert result.exit_code == 0, result.output
+    status = json.loads(result.stdout)
+    assert status["state"] == "published"
+    assert (
+        status["scope"]["uri"] == f"s3://{physical['ScopeBucket']}/export-jobs/{job_id}/scope.jsonl"
+    )
+    assert ops(stack, "--stack", name, "verify", job_id).exit_code == 0
+
+
+def test_the_local_stack_is_found_from_the_function_s_own_environment(stack: Stack) -> None:
+    """Next to the local stack (AWS_ENDPOINT_URL and the function's variables set), no
+    option is needed."""
+    job_id = published_job(stack).id
+    result = CliRunner().invoke(main, ["status", job_id, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["state"] == "published"

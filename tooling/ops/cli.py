@@ -1,0 +1,443 @@
+"""pleo-scope-ops: see where export jobs stand, find the stuck ones, re-send their trigger, and
+verify what they published. On a deployed stack (`--stack NAME`) or on the local stack
+(`--endpoint-url` and explicit names, or the function's own environment variables)."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import click
+from botocore.exceptions import BotoCoreError, ClientError
+from tabulate import tabulate
+from tqdm import tqdm
+
+from pleo_scope.errors import InvalidEvent
+from pleo_scope.events import parse_event
+from tooling.ops import retrigger as triggers
+from tooling.ops.jobs import JobNotKnown, Jobs, JobStatus
+from tooling.ops.resources import (
+    Aws,
+    MissingResource,
+    Resources,
+    StackNotFound,
+    resolve,
+    stack_outputs,
+)
+from tooling.ops.verify import Verifier
+
+EXIT_STUCK = 3
+EPILOG = """\b
+Exit status: 0 done; 1 an error, or (verify) a difference; 2 a usage error; 3 (status) the
+job is stuck.
+\b
+Resources: with --stack, from the stack's CloudFormation outputs; options and environment
+variables (the function's own: SCOPE_TABLE_NAME, SCOPE_BUCKET_NAME, STATE_MACHINE_ARN; and
+SCOPE_JOB_FUNCTION_NAME, EVENT_BUS_NAME, EVENT_SOURCE) name them explicitly and win.
+"""
+
+
+@dataclass
+class Ops:
+    aws: Aws
+    resources: Resources
+
+    def jobs(self) -> Jobs:
+        return Jobs(
+            self.aws.client("dynamodb"),
+            self.aws.client("s3"),
+            self.aws.client("stepfunctions") if self.resources.state_machine_arn else None,
+            self.resources.need("scope_table"),
+            self.resources.bucket,
+            self.resources.state_machine_arn,
+        )
+
+
+class JobIdType(click.ParamType[str]):
+    """A job id as the function accepts it (a UUID in any case), used in lower case."""
+
+    name = "JOB"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        try:
+            return parse_event({"jobId": str(value)}).job_id.lower()
+        except InvalidEvent:
+            self.fail(f"{value!r} is not an export job id (a UUID)", param, ctx)
+
+
+JOB = JobIdType()
+
+
+def json_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--json", "as_json", is_flag=True, help="Print JSON for programs instead of a table."
+    )(command)
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=EPILOG,
+)
+@click.option("--stack", metavar="NAME", envvar="PLEO_SCOPE_STACK", help="A deployed stack.")
+@click.option(
+    "--endpoint-url",
+    metavar="URL",
+    help="Send every AWS call there (the local stack); boto3's AWS_ENDPOINT_URL also works.",
+)
+@click.option("--region", help="AWS region (default: boto3's).")
+@click.option("--profile", help="AWS profile (default: boto3's).")
+@click.option("--table", envvar="SCOPE_TABLE_NAME", help="The scope table.")
+@click.option("--bucket", envvar="SCOPE_BUCKET_NAME", help="The scope bucket.")
+@click.option("--state-machine-arn", envvar="STATE_MACHINE_ARN", help="The scope-job loop.")
+@click.option(
+    "--function", "function_name", envvar="SCOPE_JOB_FUNCTION_NAME", help="The ScopeJob function."
+)
+@click.option("--event-bus", envvar="EVENT_BUS_NAME", help="The bus the trigger rule is on.")
+@click.option("--event-source", envvar="EVENT_SOURCE", help="The source the trigger rule matches.")
+@click.pass_context
+def main(
+    ctx: click.Context,
+    stack: str | None,
+    endpoint_url: str | None,
+    region: str | None,
+    profile: str | None,
+    table: str | None,
+    bucket: str | None,
+    state_machine_arn: str | None,
+    function_name: str | None,
+    event_bus: str | None,
+    event_source: str | None,
+) -> None:
+    """Operate pleo-export-scope: status, list, retrigger and verify export jobs.
+
+    The one recovery for a stuck or failed job is re-sending its trigger: `retrigger JOB`.
+    """
+    aws = Aws(endpoint_url, region, profile)
+    explicit = Resources(table, bucket, state_machine_arn, function_name, event_bus, event_source)
+    with _errors():
+        resources = resolve(
+            explicit, stack, lambda name: stack_outputs(aws.client("cloudformation"), name)
+        )
+    ctx.obj = Ops(aws, resources)
+
+
+# -- status ---------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("job", type=JOB)
+@json_option
+@click.option("--watch", is_flag=True, help="Follow the job with a progress bar until it ends.")
+@click.option(
+    "--interval", default=2.0, show_default=True, metavar="SECONDS", help="Between two looks."
+)
+@click.pass_obj
+def status(ops: Ops, job: str, as_json: bool, watch: bool, interval: float) -> None:
+    """Where JOB stands: phase, run, progress, lease, owning execution, scope location, and
+    what to do next when it is stuck.
+
+    State: published (done), running (an invocation holds the lease, or its execution runs),
+    or stuck (neither: re-send the trigger). Exit status 3 when stuck.
+    """
+    with _errors():
+        jobs = ops.jobs()
+        current = jobs.status(job)
+        if watch:
+            current = _watch(jobs, current, interval, as_json)
+        if as_json:
+            if not watch:
+                click.echo(json.dumps(current.as_json(), indent=2))
+        else:
+            click.echo(render_status(current))
+    if current.verdict == "stuck":
+        sys.exit(EXIT_STUCK)
+
+
+def _watch(jobs: Jobs, current: JobStatus, interval: float, as_json: bool) -> JobStatus:
+    """Poll until the job is no longer running; one JSON line per look with --json."""
+    progress = None if as_json else _Progress()
+    try:
+        while True:
+            if as_json:
+                click.echo(json.dumps(current.as_json()))
+            else:
+                assert progress is not None
+                progress.show(current)
+            if current.verdict != "running":
+                return current
+            time.sleep(interval)
+            current = jobs.status(current.job_id)
+    finally:
+        if progress is not None:
+            progress.close()
+
+
+class _Progress:
+    """One tqdm bar per phase: pages while walking (their number is known only at the end),
+    then items (or units) published out of the scope's."""
+
+    def __init__(self) -> None:
+        self._bar: tqdm[Any] | None = None
+        self._phase: str | None = None
+
+    def show(self, status: JobStatus) -> None:
+        if status.phase != self._phase:
+            self.close()
+            self._phase = status.phase
+            self._bar = self._new_bar(status)
+        assert self._bar is not None
+        self._bar.n = self._done(status)
+        self._bar.set_postfix_str(status.verdict, refresh=False)
+        self._bar.refresh()
+
+    @staticmethod
+    def _new_bar(status: JobStatus) -> tqdm[Any]:
+        if status.phase == "walking":
+            return tqdm(desc="walking", unit=" pages", file=sys.stderr)
+        if status.unit_count is not None:
+            return tqdm(desc="publishing", unit=" units", total=status.unit_count, file=sys.stderr)
+        total = status.items_in_scope
+        return tqdm(desc=status.phase, unit=" items", total=total, file=sys.stderr)
+
+    @staticmethod
+    def _done(status: JobStatus) -> int:
+        if status.phase == "walking":
+            return status.pages_fetched
+        if status.unit_count is not None:
+            return status.units_published or 0
+        if status.phase == "published":
+            return status.items_in_scope or 0
+        return status.items_published
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def render_status(status: JobStatus) -> str:
+    published = f"{status.items_published} of {_or_dash(status.items_in_scope)}"
+    if status.phase == "published":
+        published = f"{_or_dash(status.items_in_scope)} of {_or_dash(status.items_in_scope)}"
+    rows: list[tuple[str, str]] = [
+        ("job", status.job_id),
+        ("state", f"{status.verdict}: {status.reason}"),
+    ]
+    if status.next_step:
+        rows.append(("next step", status.next_step))
+    rows += [
+        ("phase", status.phase),
+        ("run", str(status.run)),
+        ("started", f"{_or_dash(status.started_at)} ({_age(status.age_seconds)} ago)"),
+        ("pages fetched", str(status.pages_fetched)),
+        ("items in scope", _or_dash(status.items_in_scope)),
+        ("items published", published),
+    ]
+    if status.unit_count is not None:
+        rows.append(("units published", f"{status.units_published or 0} of {status.unit_count}"))
+    lease = "free"
+    if status.lease_owner:
+        held = "held until" if status.lease_held else "expired"
+        lease = f"{status.lease_owner}, {held} {_or_dash(status.lease_expires_at)}"
+    rows.append(("lease", lease))
+    if status.execution is None:
+        rows.append(("execution", "none"))
+    else:
+        execution = status.execution
+        rows.append(("execution", f"{execution.status} {execution.arn}"))
+    written = "written" if status.scope_written else "not written yet"
+    rows.append(("scope", f"{status.scope_uri} ({written})"))
+    rows.append(("manifest", status.manifest_uri))
+    if status.scope_sha256:
+        rows.append(("scope sha256", status.scope_sha256))
+    return tabulate(rows, tablefmt="plain")
+
+
+# -- list -----------------------------------------------------------------------------------
+
+
+@main.command(name="list")
+@json_option
+@click.option("--all", "include_published", is_flag=True, help="Published jobs too.")
+@click.pass_obj
+def list_jobs(ops: Ops, as_json: bool, include_published: bool) -> None:
+    """Jobs not yet published, stuck ones first (no lease held and no execution running),
+    then the oldest first, with their age."""
+    with _errors():
+        found = ops.jobs().unpublished(include_published)
+    if as_json:
+        click.echo(json.dumps([s.as_json() for s in found], indent=2))
+        return
+    if not found:
+        click.echo("no unpublished jobs" if not include_published else "no jobs")
+        return
+    rows = [
+        (
+            s.job_id,
+            s.verdict,
+            s.phase,
+            s.run,
+            s.pages_fetched,
+            f"{s.items_published}/{_or_dash(s.items_in_scope)}"
+            if s.phase != "published"
+            else f"{_or_dash(s.items_in_scope)}/{_or_dash(s.items_in_scope)}",
+            _age(s.age_seconds),
+            "held" if s.lease_held else "free",
+            s.execution.status if s.execution else "none",
+        )
+        for s in found
+    ]
+    headers = ["job", "state", "phase", "run", "pages", "published", "age", "lease", "execution"]
+    click.echo(tabulate(rows, headers=headers))
+    stuck = [s for s in found if s.verdict == "stuck"]
+    if stuck:
+        click.echo(f"\n{len(stuck)} stuck: re-send the trigger with `pleo-scope-ops retrigger JOB`")
+
+
+# -- retrigger ------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("job", type=JOB)
+@click.option(
+    "--via",
+    type=click.Choice(["invoke", "bus"]),
+    default="invoke",
+    show_default=True,
+    help="invoke: the function, asynchronously, as the rule does; bus: put the event on the"
+    " rule's event bus.",
+)
+@click.option(
+    "--wait", is_flag=True, help="Invoke synchronously and show the function's result (invoke)."
+)
+@json_option
+@click.pass_obj
+def retrigger(ops: Ops, job: str, via: str, wait: bool, as_json: bool) -> None:
+    """Re-send JOB's trigger: the "Export Job Claimed" event EventBridge delivers. The one
+    recovery: a running walk is adopted, a stopped one continues from its checkpoint, a
+    published job is walked again (the ledger keeps every item it enqueued off the queue)."""
+    if wait and via == "bus":
+        raise click.UsageError("--wait applies to --via invoke only")
+    resources = ops.resources
+    with _errors():
+        source = resources.event_source or "pleo.export-jobs"
+        arn = resources.state_machine_arn or ""
+        region, account = _region_and_account(arn, ops.aws)
+        event = triggers.claimed_event(job, source, region, account)
+        outcome: dict[str, Any] = {"jobId": job, "via": via, "event": event}
+        if via == "invoke":
+            function = resources.need("function_name")
+            outcome["function"] = function
+            outcome["result"] = triggers.invoke(ops.aws.client("lambda"), function, event, wait)
+        else:
+            bus = resources.need("event_bus")
+            outcome["eventBus"] = bus
+            outcome["eventId"] = triggers.put_on_bus(ops.aws.client("events"), bus, event)
+    if as_json:
+        click.echo(json.dumps(outcome, indent=2))
+        return
+    target = (
+        f"function {outcome['function']}" if via == "invoke" else f"event bus {outcome['eventBus']}"
+    )
+    how = "synchronously" if wait else "asynchronously" if via == "invoke" else "as an event"
+    click.echo(f'sent "Export Job Claimed" for {job} to {target} ({how})')
+    if wait:
+        result = outcome["result"]
+        click.echo(tabulate(_result_rows(result), tablefmt="plain"))
+    click.echo(f"follow it: pleo-scope-ops status {job} --watch")
+
+
+def _result_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
+    rows = [("done", str(result.get("done")))]
+    for key in ("phase", "pagesFetched", "itemsInScope", "itemsPublished"):
+        if key in result:
+            rows.append((key, str(result[key])))
+    if "handedOver" in result:
+        rows.append(("execution", str(result["handedOver"].get("executionArn"))))
+    if "scope" in result:
+        rows.append(("scope", f"s3://{result['scope']['bucket']}/{result['scope']['key']}"))
+    return rows
+
+
+def _region_and_account(state_machine_arn: str, aws: Aws) -> tuple[str, str]:
+    """For the event's envelope: from the state machine's ARN, else the session's region."""
+    parts = state_machine_arn.split(":")
+    if len(parts) > 4:
+        return parts[3], parts[4]
+    region = aws.client("lambda").meta.region_name
+    return str(region), "000000000000"
+
+
+# -- verify ---------------------------------------------------------------------------------
+
+
+@main.command()
+@click.argument("job", type=JOB)
+@json_option
+@click.pass_obj
+def verify(ops: Ops, job: str, as_json: bool) -> None:
+    """Re-read JOB's scope.jsonl and check it against its manifest (sha256, counts, order,
+    serialisation) and the walk record, and the ledger against the scope (every in-scope
+    item enqueued once). Exit status 1 on any difference."""
+    with _errors():
+        verifier = Verifier(
+            ops.aws.client("dynamodb"),
+            ops.aws.client("s3"),
+            ops.resources.need("scope_table"),
+            ops.resources.need("bucket"),
+        )
+        outcome = verifier.verify(job)
+    if as_json:
+        click.echo(json.dumps(outcome.as_json(), indent=2))
+    else:
+        rows = [(c.name, "ok" if c.ok else "DIFFERS", c.detail) for c in outcome.checks]
+        click.echo(tabulate(rows, headers=["check", "result", "detail"]))
+        verdict = "verified" if outcome.ok else "DIFFERENCES FOUND"
+        click.echo(f"\n{job}: {verdict}")
+    if not outcome.ok:
+        sys.exit(1)
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """Known failures as one clear line and exit status 1 (a usage error: 2)."""
+    try:
+        yield
+    except MissingResource as error:
+        raise click.UsageError(str(error)) from None
+    except (JobNotKnown, StackNotFound, triggers.TriggerFailed) as error:
+        _fail(str(error))
+    except ClientError as error:
+        details = error.response.get("Error", {})
+        _fail(f"AWS said {details.get('Code')}: {details.get('Message')}")
+    except BotoCoreError as error:
+        _fail(f"AWS: {error}")
+
+
+def _fail(message: str) -> NoReturn:
+    raise click.ClickException(message)
+
+
+def _or_dash(value: object) -> str:
+    return "-" if value is None else str(value)
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    if seconds < 172800:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    return f"{seconds // 86400} d {seconds % 86400 // 3600} h"

@@ -1,0 +1,291 @@
+"""What an operator asks of a job: where its walk stands, who owns it, and whether it is stuck.
+
+Read through the function's own adapters: the walk record via `DynamoCheckpointStore`, the
+scope's location via `S3ScopeArchive`, execution names via `pleo_scope.aws.hand_over`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from pleo_scope.aws.archive import S3ScopeArchive
+from pleo_scope.aws.checkpoints import DynamoCheckpointStore
+from pleo_scope.aws.hand_over import execution_name
+from pleo_scope.aws.keys import WALK_SK, walk_pk
+from pleo_scope.clock import SystemClock
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_stepfunctions import SFNClient
+
+Verdict = Literal["published", "running", "stuck"]
+RETRIGGER = "pleo-scope-ops retrigger {job}"
+
+
+@dataclass(frozen=True)
+class Execution:
+    arn: str
+    status: str
+    started: str | None
+    stopped: str | None
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    job_id: str
+    verdict: Verdict
+    reason: str
+    next_step: str | None
+    phase: str
+    run: int
+    started_at: str | None
+    age_seconds: float | None
+    pages_fetched: int
+    items_in_scope: int | None
+    items_published: int
+    units_published: int | None
+    unit_count: int | None
+    lease_owner: str | None
+    lease_expires_at: str | None
+    lease_held: bool
+    execution: Execution | None
+    scope_uri: str
+    manifest_uri: str
+    scope_written: bool
+    scope_sha256: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "jobId": self.job_id,
+            "state": self.verdict,
+            "reason": self.reason,
+            "nextStep": self.next_step,
+            "phase": self.phase,
+            "runId": self.run,
+            "startedAt": self.started_at,
+            "ageSeconds": None if self.age_seconds is None else round(self.age_seconds),
+            "pagesFetched": self.pages_fetched,
+            "itemsInScope": self.items_in_scope,
+            "itemsPublished": self.items_published,
+            "unitsPublished": self.units_published,
+            "unitCount": self.unit_count,
+            "lease": {
+                "owner": self.lease_owner,
+                "expiresAt": self.lease_expires_at,
+                "held": self.lease_held,
+            },
+            "execution": None
+            if self.execution is None
+            else {
+                "arn": self.execution.arn,
+                "status": self.execution.status,
+                "startedAt": self.execution.started,
+                "stoppedAt": self.execution.stopped,
+            },
+            "scope": {
+                "uri": self.scope_uri,
+                "manifestUri": self.manifest_uri,
+                "written": self.scope_written,
+                "sha256": self.scope_sha256,
+            },
+        }
+
+
+class JobNotKnown(Exception):
+    """No walk record: the job was never triggered here (or its record expired)."""
+
+
+class Jobs:
+    """Reads for the operator; never writes anything."""
+
+    def __init__(
+        self,
+        dynamodb: DynamoDBClient,
+        s3: S3Client,
+        sfn: SFNClient | None,
+        table: str,
+        bucket: str | None,
+        state_machine_arn: str | None,
+    ) -> None:
+        clock = SystemClock()
+        self._clock = clock
+        self._dynamodb = dynamodb
+        self._table = table
+        self._checkpoints = DynamoCheckpointStore(dynamodb, table, clock)
+        self._s3 = s3
+        self._archive = S3ScopeArchive(s3, bucket) if bucket else None
+        self._sfn = sfn
+        self._state_machine_arn = state_machine_arn
+
+    def status(self, job_id: str) -> JobStatus:
+        record = self._checkpoints.load(job_id)
+        if record is None or "runId" not in record:
+            raise JobNotKnown(
+                f"export job {job_id} has no walk record: it was never triggered on this stack"
+                " (or its record expired, 90 days after its last run)"
+            )
+        executions = self._executions(job_id)
+        return self._assess(job_id, record, self._owning_execution(record, executions))
+
+    def unpublished(self, include_published: bool = False) -> list[JobStatus]:
+        """Every job not yet published, stuck ones first, then the oldest first."""
+        running = self._executions(None, "RUNNING")
+        found = []
+        for job_id, record in self._walk_records():
+            if record.get("phase") == "published" and not include_published:
+                continue
+            mine = [e for e in running if _of_job(e.arn, job_id)]
+            found.append(self._assess(job_id, record, self._owning_execution(record, mine)))
+        order = {"stuck": 0, "running": 1, "published": 2}
+        return sorted(found, key=lambda s: (order[s.verdict], -(s.age_seconds or 0.0)))
+
+    # -- reading -------------------------------------------------------------------------
+
+    def _walk_records(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every walk record of the table. A scan: the table has no index by kind of record,
+        and walk records are a small share of it (README, Runbook)."""
+        prefix = walk_pk("")
+        paginator = self._dynamodb.get_paginator("scan")
+        for page in paginator.paginate(
+            TableName=self._table,
+            FilterExpression="sk = :walk",
+            ExpressionAttributeValues={":walk": {"S": WALK_SK}},
+            ConsistentRead=True,
+        ):
+            for item in page.get("Items", []):
+                record = {k: next(iter(v.values())) for k, v in item.items()}
+                if "runId" in record:
+                    yield str(record["pk"]).removeprefix(prefix), record
+
+    def _owning_execution(
+        self, record: dict[str, Any], executions: list[Execution]
+    ) -> Execution | None:
+        """The execution the record names when it runs; else a running one of the job's
+        (after continue-as-new); else the last one known, closed."""
+        if self._sfn is None:
+            return None
+        named = self._describe(record["executionArn"]) if record.get("executionArn") else None
+        if named is not None and named.status == "RUNNING":
+            return named
+        running = [e for e in executions if e.status == "RUNNING"]
+        if running:
+            return running[-1]
+        return named or (executions[-1] if executions else None)
+
+    def _executions(self, job_id: str | None, status: str | None = None) -> list[Execution]:
+        """The state machine's executions (of one job, or all), oldest first."""
+        if self._sfn is None or self._state_machine_arn is None:
+            return []
+        request: dict[str, Any] = {"stateMachineArn": self._state_machine_arn}
+        if status:
+            request["statusFilter"] = status
+        found = []
+        for page in self._sfn.get_paginator("list_executions").paginate(**request):
+            found += [
+                Execution(e["executionArn"], e["status"], _iso(e.get("startDate")), None)
+                for e in page["executions"]
+                if job_id is None or _of_job(e["executionArn"], job_id)
+            ]
+        return sorted(found, key=lambda e: e.started or "")
+
+    def _describe(self, arn: str) -> Execution | None:
+        assert self._sfn is not None
+        try:
+            reply = self._sfn.describe_execution(executionArn=arn)
+        except self._sfn.exceptions.ExecutionDoesNotExist:
+            return None
+        return Execution(
+            arn, reply["status"], _iso(reply.get("startDate")), _iso(reply.get("stopDate"))
+        )
+
+    def _scope_written(self, job_id: str) -> bool:
+        """The manifest is written last: its presence means scope.jsonl is complete."""
+        if self._archive is None:
+            return False
+        location = self._archive.location(job_id)
+        try:
+            self._s3.head_object(Bucket=location.bucket, Key=location.manifest_key)
+        except self._s3.exceptions.ClientError:
+            return False
+        return True
+
+    # -- judging -------------------------------------------------------------------------
+
+    def _assess(
+        self, job_id: str, record: dict[str, Any], execution: Execution | None
+    ) -> JobStatus:
+        now = self._clock.now()
+        phase = str(record.get("phase", "walking"))
+        lease_until = _number(record.get("leaseExpiresAt"))
+        lease_held = lease_until is not None and lease_until > now.timestamp()
+        running = execution is not None and execution.status == "RUNNING"
+        verdict: Verdict
+        next_step = None
+        if phase == "published":
+            verdict, reason = "published", "every in-scope item is on the queue"
+        elif lease_held:
+            verdict, reason = "running", "an invocation holds the lease"
+        elif running:
+            assert execution is not None
+            verdict, reason = "running", "its execution runs the walk (between invocations)"
+        else:
+            verdict = "stuck"
+            if execution is None:
+                reason = "no invocation holds the lease and no execution runs the walk"
+            else:
+                reason = (
+                    f"no invocation holds the lease and its last execution is {execution.status}"
+                )
+            next_step = (
+                "re-send the trigger: "
+                + RETRIGGER.format(job=job_id)
+                + " (the walk continues from its checkpoint)"
+            )
+        started_at = record.get("startedAt")
+        started = datetime.fromisoformat(started_at) if started_at else None
+        bucket = self._archive.location(job_id) if self._archive is not None else None
+        return JobStatus(
+            job_id=job_id,
+            verdict=verdict,
+            reason=reason,
+            next_step=next_step,
+            phase=phase,
+            run=int(record["runId"]),
+            started_at=started_at,
+            age_seconds=(now - started).total_seconds() if started else None,
+            pages_fetched=_number(record.get("pagesFetched")) or 0,
+            items_in_scope=_number(record.get("itemsInScope")),
+            items_published=_number(record.get("itemsPublished")) or 0,
+            units_published=_number(record.get("unitsPublished")),
+            unit_count=_number(record.get("unitCount")),
+            lease_owner=record.get("leaseOwner"),
+            lease_expires_at=_iso(datetime.fromtimestamp(lease_until, UTC))
+            if lease_until
+            else None,
+            lease_held=lease_held,
+            execution=execution,
+            scope_uri=f"s3://{bucket.bucket}/{bucket.key}" if bucket else "",
+            manifest_uri=f"s3://{bucket.bucket}/{bucket.manifest_key}" if bucket else "",
+            scope_written=self._scope_written(job_id),
+            scope_sha256=record.get("scopeSha256"),
+        )
+
+
+def _of_job(execution_arn: str, job_id: str) -> bool:
+    """Execution names start with the job's id ("scope-{jobId}-r{run}-..."; hand_over.py)."""
+    name = execution_arn.rsplit(":", 1)[-1]
+    return name.startswith(execution_name(job_id, 0).split("-r0-", 1)[0] + "-")
+
+
+def _number(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

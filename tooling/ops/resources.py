@@ -1,0 +1,121 @@
+"""Where the stack's resources are: explicit names (options or the function's own environment
+variables, which the local stack sets), else a deployed stack's CloudFormation outputs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudformation import CloudFormationClient
+
+# Resource -> the stack output that names it (template.yaml, Outputs).
+OUTPUT_OF = {
+    "scope_table": "ScopeTableName",
+    "bucket": "ScopeBucketName",
+    "state_machine_arn": "StateMachineArn",
+    "function_name": "ScopeJobFunctionName",
+    "event_bus": "EventBusName",
+    "event_source": "EventSource",
+}
+# Resource -> the environment variable that names it (the function's own names first).
+ENV_OF = {
+    "scope_table": "SCOPE_TABLE_NAME",
+    "bucket": "SCOPE_BUCKET_NAME",
+    "state_machine_arn": "STATE_MACHINE_ARN",
+    "function_name": "SCOPE_JOB_FUNCTION_NAME",
+    "event_bus": "EVENT_BUS_NAME",
+    "event_source": "EVENT_SOURCE",
+}
+# What to tell an operator who gave neither.
+OPTION_OF = {
+    "scope_table": "--table",
+    "bucket": "--bucket",
+    "state_machine_arn": "--state-machine-arn",
+    "function_name": "--function",
+    "event_bus": "--event-bus",
+    "event_source": "--event-source",
+}
+
+# Reads answer quickly; a synchronous invocation (`retrigger --wait`) may take 15 minutes.
+CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, read_timeout=960)
+
+
+class MissingResource(Exception):
+    """A command needs a resource nobody named."""
+
+
+class StackNotFound(Exception):
+    """No CloudFormation stack of that name (or no access to it)."""
+
+
+@dataclass(frozen=True)
+class Resources:
+    scope_table: str | None = None
+    bucket: str | None = None
+    state_machine_arn: str | None = None
+    function_name: str | None = None
+    event_bus: str | None = None
+    event_source: str | None = None
+
+    def need(self, name: str) -> str:
+        value: str | None = getattr(self, name)
+        if not value:
+            raise MissingResource(
+                f"no {name.replace('_', ' ')}: give --stack, {OPTION_OF[name]} or {ENV_OF[name]}"
+            )
+        return value
+
+    def or_else(self, fallback: Resources) -> Resources:
+        """These names, with the blanks filled from `fallback`."""
+        return replace(
+            self,
+            **{f.name: getattr(self, f.name) or getattr(fallback, f.name) for f in fields(self)},
+        )
+
+
+def from_outputs(outputs: dict[str, str]) -> Resources:
+    return Resources(**{name: outputs.get(key) for name, key in OUTPUT_OF.items()})
+
+
+def stack_outputs(client: CloudFormationClient, stack: str) -> dict[str, str]:
+    try:
+        reply = client.describe_stacks(StackName=stack)
+    except client.exceptions.ClientError as error:
+        raise StackNotFound(f"stack {stack!r}: {error.response['Error']['Message']}") from None
+    (described,) = reply["Stacks"]
+    return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+
+
+@dataclass
+class Aws:
+    """One boto3 session and its clients, all aimed at `endpoint_url` when given (otherwise
+    boto3's own AWS_ENDPOINT_URL handling applies)."""
+
+    endpoint_url: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    _clients: dict[str, Any] | None = None
+
+    def client(self, service: str) -> Any:
+        if self._clients is None:
+            self._clients = {}
+        if service not in self._clients:
+            session = boto3.session.Session(profile_name=self.profile, region_name=self.region)
+            self._clients[service] = session.client(
+                service,  # type: ignore[call-overload]  # any service name
+                endpoint_url=self.endpoint_url,
+                config=CLIENT_CONFIG,
+            )
+        return self._clients[service]
+
+
+def resolve(
+    explicit: Resources, stack: str | None, outputs: Callable[[str], dict[str, str]]
+) -> Resources:
+    """Explicit names win; a stack's outputs fill the rest."""
+    return explicit.or_else(from_outputs(outputs(stack))) if stack else explicit

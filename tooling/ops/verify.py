@@ -1,0 +1,227 @@
+"""`verify JOB`: re-read what a job published and check it against itself.
+
+scope.jsonl against its manifest (sha256, counts, order, serialisation) and the walk record;
+the publish ledger against the scope (every in-scope item enqueued once). Streams the scope:
+memory stays flat whatever the job's size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pleo_scope.aws.archive import S3ScopeArchive
+from pleo_scope.aws.checkpoints import DynamoCheckpointStore
+from pleo_scope.aws.ledger import DynamoPublishLedger
+from pleo_scope.clock import SystemClock
+from pleo_scope.models import IN_SCOPE_STATUSES
+from pleo_scope.scope import ORDERING, SCHEMA_VERSION, serialize_item
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+
+LEDGER_CHUNK = 1000
+SHOWN = 5  # differences named in a check's detail; the rest are counted
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class Verification:
+    job_id: str
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(c.ok for c in self.checks)
+
+    def add(self, name: str, ok: bool, detail: str) -> None:
+        self.checks.append(Check(name, ok, detail))
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "jobId": self.job_id,
+            "ok": self.ok,
+            "checks": [{"check": c.name, "ok": c.ok, "detail": c.detail} for c in self.checks],
+        }
+
+
+@dataclass
+class _Differences:
+    """Positions (and what) that differ: the first few named, all counted."""
+
+    count: int = 0
+    shown: list[str] = field(default_factory=list)
+
+    def add(self, what: str) -> None:
+        self.count += 1
+        if len(self.shown) < SHOWN:
+            self.shown.append(what)
+
+    def describe(self, ok_text: str) -> str:
+        if not self.count:
+            return ok_text
+        more = f" and {self.count - len(self.shown)} more" if self.count > len(self.shown) else ""
+        return "; ".join(self.shown) + more
+
+
+class Verifier:
+    def __init__(self, dynamodb: DynamoDBClient, s3: S3Client, table: str, bucket: str) -> None:
+        clock = SystemClock()
+        self._checkpoints = DynamoCheckpointStore(dynamodb, table, clock)
+        self._ledger = DynamoPublishLedger(dynamodb, table, clock)
+        self._archive = S3ScopeArchive(s3, bucket)
+        self._s3 = s3
+
+    def verify(self, job_id: str) -> Verification:
+        result = Verification(job_id)
+        record = self._checkpoints.load(job_id)
+        if record is None or "runId" not in record:
+            result.add("walk record", False, "none: the job was never triggered on this stack")
+            return result
+        phase = str(record.get("phase"))
+        if phase not in ("scoped", "published"):
+            result.add(
+                "scope written", False, f"phase {phase}: the scope is written once the walk ends"
+            )
+            return result
+        location = self._archive.location(job_id)
+        manifest = self._manifest(result, location.bucket, location.manifest_key, job_id)
+        if manifest is None:
+            return result
+        body = self._s3.get_object(Bucket=location.bucket, Key=location.key)["Body"]
+        # Published: every item is on the queue; scoped: the first `itemsPublished` are.
+        enqueued_until = None if phase == "published" else int(record.get("itemsPublished", 0))
+        self._check_scope(result, job_id, _lines(body), manifest, record, enqueued_until)
+        return result
+
+    def _manifest(
+        self, result: Verification, bucket: str, key: str, job_id: str
+    ) -> dict[str, Any] | None:
+        try:
+            raw = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            manifest: dict[str, Any] = json.loads(raw)
+        except self._s3.exceptions.NoSuchKey:
+            result.add("manifest", False, f"s3://{bucket}/{key} is missing")
+            return None
+        except ValueError as error:
+            result.add("manifest", False, f"s3://{bucket}/{key} is not JSON: {error}")
+            return None
+        wrong = [
+            f"{name} is {manifest.get(name)!r}, not {want!r}"
+            for name, want in (
+                ("jobId", job_id),
+                ("ordering", ORDERING),
+                ("schemaVersion", SCHEMA_VERSION),
+            )
+            if manifest.get(name) != want
+        ]
+        result.add("manifest", not wrong, "; ".join(wrong) or f"s3://{bucket}/{key}")
+        return manifest
+
+    def _check_scope(
+        self,
+        result: Verification,
+        job_id: str,
+        lines: Iterator[bytes],
+        manifest: dict[str, Any],
+        record: dict[str, Any],
+        enqueued_until: int | None,
+    ) -> None:
+        digest = hashlib.sha256()
+        statuses: Counter[str] = Counter()
+        order, form, ledger = _Differences(), _Differences(), _Differences()
+        previous: str | None = None
+        count = 0
+        pending: list[tuple[int, str]] = []  # (position, id) awaiting the ledger check
+
+        def check_ledger() -> None:
+            found = self._ledger.already_enqueued(job_id, [entry_id for _, entry_id in pending])
+            for position, entry_id in pending:
+                if entry_id not in found:
+                    ledger.add(f"line {position} ({entry_id}) has no ledger record")
+            pending.clear()
+
+        for position, line in enumerate(lines):
+            digest.update(line)
+            count += 1
+            try:
+                item = json.loads(line)
+                entry_id, status = str(item["accountingEntryId"]), str(item["status"])
+            except (ValueError, KeyError, TypeError):
+                form.add(f"line {position} is not an item")
+                continue
+            if serialize_item(item) != line:
+                form.add(f"line {position} is not in canonical form")
+            statuses[status] += 1
+            if status not in IN_SCOPE_STATUSES:
+                form.add(f"line {position} has status {status!r}, which is not in scope")
+            if previous is not None and not previous < entry_id:
+                order.add(f"line {position} ({entry_id}) does not follow {previous}")
+            previous = entry_id
+            if enqueued_until is None or position < enqueued_until:
+                pending.append((position, entry_id))
+                if len(pending) >= LEDGER_CHUNK:
+                    check_ledger()
+        if pending:
+            check_ledger()
+
+        sha256 = digest.hexdigest()
+        sha_wrong = [
+            f"{where} says {value}"
+            for where, value in (
+                ("the manifest", manifest.get("sha256")),
+                ("the walk record", record.get("scopeSha256", sha256)),
+            )
+            if value != sha256
+        ]
+        result.add(
+            "sha256",
+            not sha_wrong,
+            f"scope.jsonl is {sha256}" + ("; " + "; ".join(sha_wrong) if sha_wrong else ""),
+        )
+        count_wrong = [
+            f"{where} says {value}"
+            for where, value in (
+                ("the manifest", manifest.get("itemCount")),
+                ("the walk record", int(record.get("itemsInScope", count))),
+            )
+            if value != count
+        ]
+        result.add(
+            "item count",
+            not count_wrong,
+            f"{count} lines" + ("; " + "; ".join(count_wrong) if count_wrong else ""),
+        )
+        counted = dict(sorted(statuses.items()))
+        result.add(
+            "counts by status",
+            counted == manifest.get("countsByStatus"),
+            f"lines {counted}, manifest {manifest.get('countsByStatus')}",
+        )
+        result.add("order", not order.count, order.describe("accountingEntryId strictly ascending"))
+        result.add("serialisation", not form.count, form.describe("every line canonical"))
+        scope_of = "every in-scope item" if enqueued_until is None else "the published items"
+        result.add("ledger", not ledger.count, ledger.describe(f"{scope_of} enqueued once"))
+
+
+def _lines(body: Any) -> Iterator[bytes]:
+    """The object's lines, each with its newline (a last line without one is kept as is)."""
+    rest = b""
+    for chunk in body.iter_chunks(1 << 20):
+        rest += chunk
+        *complete, rest = rest.split(b"\n")
+        for line in complete:
+            yield line + b"\n"
+    if rest:
+        yield rest
