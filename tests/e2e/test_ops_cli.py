@@ -80,7 +80,7 @@ def published_job(stack: Stack, items: int = 45) -> SimJob:
 def crashed_job(stack: Stack) -> SimJob:
     """A trigger whose invocation died mid-walk: no lease held, no execution: stuck."""
     job = stack.new_job(items=45)
-    stack.app.app.service.observer = CrashAt("checkpoint_written", 2)
+    stack.app.app.service.observer = CrashAt("page_fetched", 2)
     with pytest.raises(InjectedCrash):
         stack.invoke({"jobId": job.id})
     stack.app.app.service.observer = NoObserver()

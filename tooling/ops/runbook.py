@@ -1,0 +1,145 @@
+"""Regenerate the README's runbook examples: real `pleo-scope-ops` output on the local stack
+(simulator + moto, the real ASL) for a published, a running and a stuck job, and the stuck
+job's recovery by `retrigger`.
+
+    .venv/bin/python -m tooling.ops.runbook                 # print them
+    .venv/bin/python -m tooling.ops.runbook --write-readme  # and replace the README's block
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner, Result
+
+from tooling.executions import follow_walk, wait_for
+from tooling.harness import Stack, open_stack
+from tooling.local_stack import route_lambda
+from tooling.ops.cli import main
+from tooling.ops.resources import ENV_OF
+from tooling.pleo_sim import Fault, SimJob
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+START, END = "<!-- ops-runbook:start -->", "<!-- ops-runbook:end -->"
+INVOCATION_SECONDS = 2.5
+
+
+class Session:
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.blocks: list[str] = []
+
+    def invoke(self, *args: str) -> Result:
+        """The CLI in this process, the local stack named explicitly."""
+        physical = self.stack.aws.physical
+        names = [
+            *("--endpoint-url", self.stack.aws.endpoint),
+            *("--table", physical["ScopeTable"], "--bucket", physical["ScopeBucket"]),
+            *("--state-machine-arn", physical["ScopeJobStateMachine"]),
+            *("--function", physical["ScopeJobFunction"]),
+        ]
+        return CliRunner().invoke(main, [*names, *args], env=dict.fromkeys(ENV_OF.values()))
+
+    def run(self, title: str, *args: str) -> Result:
+        """Run and keep the command and its output for the README."""
+        result = self.invoke(*args)
+        shown = f"$ pleo-scope-ops {' '.join(args)}\n{result.stdout.rstrip()}"
+        if result.exit_code:
+            shown += f"\n(exit status {result.exit_code})"
+        self.blocks.append(f"{title}\n\n```\n{shown}\n```")
+        return result
+
+
+def slow_job(stack: Stack, items: int, seconds_per_page: float) -> SimJob:
+    job = stack.new_job(items=items)
+    stack.simulator.inject(job.id, Fault("latency", seconds=seconds_per_page))
+    return job
+
+
+def stopping(stack: Stack, victim: str, handler: Callable[..., Any]) -> Callable[..., Any]:
+    """The loop's second invocation for `victim` stops its execution (an operator, a
+    redeploy) and dies: the walk is left where its checkpoint is."""
+    sfn = stack.aws.client("stepfunctions")
+    calls = {"n": 0}
+
+    def handle(event: dict[str, Any], context: Any) -> Any:
+        if event.get("jobId") == victim and "continuation" in event:
+            calls["n"] += 1
+            if calls["n"] == 2:
+                for execution in sfn.list_executions(
+                    stateMachineArn=stack.aws.physical["ScopeJobStateMachine"],
+                    statusFilter="RUNNING",
+                )["executions"]:
+                    if victim in execution["name"]:
+                        sfn.stop_execution(executionArn=execution["executionArn"], error="Stopped")
+                raise RuntimeError("stopped by an operator")
+        return handler(event, context)
+
+    return handle
+
+
+def generate() -> str:
+    logging.getLogger("moto").setLevel(logging.CRITICAL)  # the stopped execution's error
+    with open_stack(quiet=True) as stack:
+        session = Session(stack)
+        healthy = stack.new_job(items=450)
+        assert stack.invoke({"jobId": healthy.id})["done"] is True
+
+        stuck = slow_job(stack, 300, 0.1)
+        running = slow_job(stack, 600, 0.15)
+        with route_lambda(stopping(stack, stuck.id, stack.app.lambda_handler), INVOCATION_SECONDS):
+            first = stack.invoke({"jobId": stuck.id}, timeout_seconds=INVOCATION_SECONDS)
+            wait_for(stack.aws, first["handedOver"]["executionArn"])
+            assert follow_walk(stack.aws, stuck.id).final["status"] in ("ABORTED", "FAILED")
+
+            stack.invoke({"jobId": running.id}, timeout_seconds=INVOCATION_SECONDS)
+            session.run(
+                "A job whose walk runs (handed over to the state machine):", "status", running.id
+            )
+            session.run("Unpublished jobs, stuck ones first:", "list")
+            session.run("The stuck job:", "status", stuck.id)
+            session.run("A healthy, published job:", "status", healthy.id)
+            assert follow_walk(stack.aws, running.id).final["status"] == "SUCCEEDED"
+
+            session.run("The recovery: re-send the stuck job's trigger:", "retrigger", stuck.id)
+            for _ in range(600):
+                status = json.loads(session.invoke("status", stuck.id, "--json").stdout)
+                if status["state"] == "published":
+                    break
+                time.sleep(0.5)
+            session.run("The stuck job, once the trigger was re-sent:", "status", stuck.id)
+            session.run("What it published, checked:", "verify", stuck.id)
+        return "\n\n".join(session.blocks)
+
+
+def write_readme(text: str) -> None:
+    readme = README.read_text(encoding="utf-8")
+    block = (
+        f"{START}\nProduced by `.venv/bin/python -m tooling.ops.runbook --write-readme` on the"
+        f" local stack; do not edit by hand.\n\n{text}\n{END}"
+    )
+    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
+    if not pattern.search(readme):
+        raise SystemExit(f"README.md has no {START} ... {END} block")
+    README.write_text(pattern.sub(lambda _: block, readme), encoding="utf-8")
+
+
+def run() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write-readme", action="store_true")
+    args = parser.parse_args()
+    text = generate()
+    print(text)
+    if args.write_readme:
+        write_readme(text)
+
+
+if __name__ == "__main__":
+    run()
