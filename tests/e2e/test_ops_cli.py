@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from pleo_scope.aws.keys import LEDGER_SK, ledger_pk
+from pleo_scope.aws.keys import ledger_pk, ledger_sk
 from pleo_scope.ports import NoObserver
 from tests.e2e.conftest import Stack
 from tests.e2e.test_scope_job import assert_published_exactly_once
@@ -302,7 +302,7 @@ def test_retrigger_via_the_bus_puts_the_event_the_rule_matches(stack: Stack) -> 
 
 
 def test_verify_catches_a_tampered_scope_and_a_missing_ledger_record(stack: Stack) -> None:
-    job_id = published_job(stack).id
+    job_id = published_job(stack, items=450).id  # about 300 in scope: 3 units of 100
     clean = ops(stack, "verify", job_id)
     assert clean.exit_code == 0, clean.output
     assert f"{job_id}: verified" in clean.stdout
@@ -345,18 +345,29 @@ def test_verify_catches_a_tampered_scope_and_a_missing_ledger_record(stack: Stac
         s3.put_object(Bucket=bucket, Key=key, Body=original)
     assert ops(stack, "verify", job_id).exit_code == 0
 
-    # A ledger record lost: that item is not known to have been enqueued.
-    lost = json.loads(lines[3])["accountingEntryId"]
-    stack.app.app.dynamodb.delete_item(
-        TableName=stack.aws.physical["ScopeTable"],
-        Key={"pk": {"S": ledger_pk(job_id, lost)}, "sk": {"S": LEDGER_SK}},
-    )
+    # A unit's ledger record lost: its items are not known to have been enqueued.
+    table = stack.aws.physical["ScopeTable"]
+    dynamodb = stack.app.app.dynamodb
+    unit_key = {"pk": {"S": ledger_pk(job_id)}, "sk": {"S": ledger_sk(1, 1)}}
+    unit = dynamodb.get_item(TableName=table, Key=unit_key, ConsistentRead=True)["Item"]
+    first, count = int(unit["firstPosition"]["N"]), int(unit["itemCount"]["N"])
+    dynamodb.delete_item(TableName=table, Key=unit_key)
     missing = ops(stack, "verify", job_id)
     assert missing.exit_code == 1
     verdict = ops_json(stack, "verify", job_id, exit_code=1)
     (ledger,) = [c for c in verdict["checks"] if c["check"] == "ledger"]
     assert ledger["ok"] is False
-    assert ledger["detail"] == f"line 3 ({lost}) has no ledger record"
+    lost = json.loads(lines[first])["accountingEntryId"]
+    assert ledger["detail"].startswith(f"line {first} ({lost}) has no ledger record")
+    assert ledger["detail"].endswith(f"and {count - 5} more")
+    # The same unit recorded twice (as if a later run had enqueued it again).
+    dynamodb.put_item(TableName=table, Item=unit)
+    dynamodb.put_item(TableName=table, Item={**unit, "sk": {"S": ledger_sk(2, 0)}})
+    verdict = ops_json(stack, "verify", job_id, exit_code=1)
+    (ledger,) = [c for c in verdict["checks"] if c["check"] == "ledger"]
+    assert ledger["detail"].startswith(f"line {first} ({lost}) was enqueued 2 times")
+    dynamodb.delete_item(TableName=table, Key={**unit_key, "sk": {"S": ledger_sk(2, 0)}})
+    assert ops(stack, "verify", job_id).exit_code == 0
 
 
 def test_verify_of_a_job_not_yet_scoped_says_so(stack: Stack) -> None:

@@ -167,6 +167,7 @@ def test_the_dashboard_shows_what_the_issue_asks_for() -> None:
         "PagesFetched",
         "ItemsSeen",
         "ItemsInScope",
+        "UnitsPublished",
         "ItemsEnqueued",
         "PleoRetries",
         "PleoThrottles",

@@ -241,9 +241,12 @@ def render_status(status: JobStatus) -> str:
     if status.unit_count is not None:
         rows.append(("units published", f"{status.units_published or 0} of {status.unit_count}"))
     lease = "free"
-    if status.lease_owner:
-        held = "held until" if status.lease_held else "expired"
-        lease = f"{status.lease_owner}, {held} {_or_dash(status.lease_expires_at)}"
+    if status.lease_held:
+        lease = f"held by {status.lease_owner} until {status.lease_expires_at}"
+    elif status.lease_owner:
+        # Released (expiry 0) by an invocation that ended, or run out (one that died).
+        how = f"expired {status.lease_expires_at}" if status.lease_expires_at else "released"
+        lease = f"free (last held by {status.lease_owner}, {how})"
     rows.append(("lease", lease))
     if status.execution is None:
         rows.append(("execution", "none"))

@@ -19,13 +19,13 @@ from pleo_scope.aws.checkpoints import DynamoCheckpointStore
 from pleo_scope.aws.ledger import DynamoPublishLedger
 from pleo_scope.clock import SystemClock
 from pleo_scope.models import IN_SCOPE_STATUSES
+from pleo_scope.publishing import entry_hash
 from pleo_scope.scope import ORDERING, SCHEMA_VERSION, serialize_item
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_s3 import S3Client
 
-LEDGER_CHUNK = 1000
 SHOWN = 5  # differences named in a check's detail; the rest are counted
 
 
@@ -100,9 +100,9 @@ class Verifier:
         if manifest is None:
             return result
         body = self._s3.get_object(Bucket=location.bucket, Key=location.key)["Body"]
-        # Published: every item is on the queue; scoped: the first `itemsPublished` are.
-        enqueued_until = None if phase == "published" else int(record.get("itemsPublished", 0))
-        self._check_scope(result, job_id, _lines(body), manifest, record, enqueued_until)
+        # Only a published job has every item on the queue.
+        published = phase == "published"
+        self._check_scope(result, job_id, _lines(body), manifest, record, published)
         return result
 
     def _manifest(
@@ -136,21 +136,15 @@ class Verifier:
         lines: Iterator[bytes],
         manifest: dict[str, Any],
         record: dict[str, Any],
-        enqueued_until: int | None,
+        published: bool,
     ) -> None:
         digest = hashlib.sha256()
         statuses: Counter[str] = Counter()
         order, form, ledger = _Differences(), _Differences(), _Differences()
         previous: str | None = None
         count = 0
-        pending: list[tuple[int, str]] = []  # (position, id) awaiting the ledger check
-
-        def check_ledger() -> None:
-            found = self._ledger.already_enqueued(job_id, [entry_id for _, entry_id in pending])
-            for position, entry_id in pending:
-                if entry_id not in found:
-                    ledger.add(f"line {position} ({entry_id}) has no ledger record")
-            pending.clear()
+        # How often each in-scope item was enqueued, by the hash the ledger keeps of its id.
+        recorded = Counter(self._ledger.recorded_hashes(job_id)) if published else None
 
         for position, line in enumerate(lines):
             digest.update(line)
@@ -169,12 +163,11 @@ class Verifier:
             if previous is not None and not previous < entry_id:
                 order.add(f"line {position} ({entry_id}) does not follow {previous}")
             previous = entry_id
-            if enqueued_until is None or position < enqueued_until:
-                pending.append((position, entry_id))
-                if len(pending) >= LEDGER_CHUNK:
-                    check_ledger()
-        if pending:
-            check_ledger()
+            if recorded is not None:
+                times = recorded.get(entry_hash(entry_id), 0)
+                if times != 1:
+                    what = "has no ledger record" if not times else f"was enqueued {times} times"
+                    ledger.add(f"line {position} ({entry_id}) {what}")
 
         sha256 = digest.hexdigest()
         sha_wrong = [
@@ -211,8 +204,10 @@ class Verifier:
         )
         result.add("order", not order.count, order.describe("accountingEntryId strictly ascending"))
         result.add("serialisation", not form.count, form.describe("every line canonical"))
-        scope_of = "every in-scope item" if enqueued_until is None else "the published items"
-        result.add("ledger", not ledger.count, ledger.describe(f"{scope_of} enqueued once"))
+        if recorded is None:
+            result.add("ledger", True, "not checked: the job is still publishing")
+        else:
+            result.add("ledger", not ledger.count, ledger.describe("every item enqueued once"))
 
 
 def _lines(body: Any) -> Iterator[bytes]:

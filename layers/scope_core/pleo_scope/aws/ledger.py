@@ -46,6 +46,20 @@ class DynamoPublishLedger:
             hashes.update(ids[i : i + HASH_BYTES] for i in range(0, len(ids), HASH_BYTES))
         return hashes
 
+    def recorded_hashes(self, job_id: str) -> list[bytes]:
+        """Every id hash the job's units recorded, over all runs, repeats kept (for the
+        operator's `verify`: each in-scope item must appear exactly once)."""
+        items = self._query(
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": ledger_pk(job_id)}},
+            ProjectionExpression="ids",
+        )
+        return [
+            ids[i : i + HASH_BYTES]
+            for ids in (item["ids"]["B"] for item in items)
+            for i in range(0, len(ids), HASH_BYTES)
+        ]
+
     def units_recorded(self, job_id: str, run_id: int, from_unit: int) -> set[int]:
         # Usually empty: the checkpoint is moved in the same write as the records, so only
         # units recorded past a gap (a unit SQS kept refusing) lie beyond it.
