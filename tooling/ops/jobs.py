@@ -278,7 +278,7 @@ class Jobs:
 def _of_job(execution_arn: str, job_id: str) -> bool:
     """Execution names start with the job's id ("scope-{jobId}-r{run}-..."; hand_over.py)."""
     name = execution_arn.rsplit(":", 1)[-1]
-    return name.startswith(execution_name(job_id, 0).split("-r0-", 1)[0] + "-")
+    return name.startswith(execution_name(job_id, 0, 0).split("-r0-", 1)[0] + "-")
 
 
 def _number(value: Any) -> int | None:
