@@ -50,10 +50,11 @@ def entry_hash(accounting_entry_id: str) -> bytes:
 class Unit:
     index: int
     entries: tuple[ScopeEntry, ...]
+    id_hashes: bytes
+    """The entries' hashes, concatenated: the ledger's record and the deduplication id."""
 
     def record(self) -> UnitRecord:
-        hashes = b"".join(entry_hash(e.accounting_entry_id) for e in self.entries)
-        return UnitRecord(self.index, self.entries[0].position, len(self.entries), hashes)
+        return UnitRecord(self.index, self.entries[0].position, len(self.entries), self.id_hashes)
 
 
 @dataclass
@@ -107,16 +108,17 @@ class Publisher:
 
     def _units(self, state: WalkState, jsonl: bytes, earlier: set[bytes]) -> Iterator[Unit]:
         size, first = state.unit_size or self.settings.unit_size, 0
-        if earlier:
-            entries: Iterator[ScopeEntry] = (
-                e for e in iter_entries(jsonl) if entry_hash(e.accounting_entry_id) not in earlier
-            )
-        else:
+        if not earlier:
             # Nothing filtered: the units before the checkpoint are skipped unparsed.
             first = state.units_published
-            entries = iter_entries(jsonl, start=first * size)
-        for index, chunk in enumerate(batched(entries, size), first):
-            yield Unit(index, chunk)
+        hashed = (
+            (entry, entry_hash(entry.accounting_entry_id))
+            for entry in iter_entries(jsonl, start=first * size)
+        )
+        if earlier:
+            hashed = (pair for pair in hashed if pair[1] not in earlier)
+        for index, chunk in enumerate(batched(hashed, size), first):
+            yield Unit(index, tuple(e for e, _ in chunk), b"".join(h for _, h in chunk))
 
     def _batches(
         self, state: WalkState, units: Iterator[Unit]
@@ -189,7 +191,7 @@ class Publisher:
             ],
             "scope": {"bucket": location.bucket, "key": location.key, "sha256": state.scope_sha256},
         }
-        digest = hashlib.sha256(state.job_id.encode() + b"\n" + unit.record().id_hashes)
+        digest = hashlib.sha256(state.job_id.encode() + b"\n" + unit.id_hashes)
         return OutgoingMessage(
             unit=unit.index,
             # ASCII (\u escapes): a lone surrogate in an id stays valid JSON and valid SQS text.
