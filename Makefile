@@ -25,6 +25,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)  ## benchmarks: walk vs bare httpx, one invocation end to end, large jobs, publish in units
 	$(PY) -m benchmarks.bench_walk
+	$(PY) -m benchmarks.bench_walk_floor
 	$(PY) -m benchmarks.bench_e2e
 	$(PY) -m benchmarks.bench_large
 	$(PY) -m benchmarks.bench_publish
