@@ -19,9 +19,10 @@ INVOCATION_SECONDS = 2.5
 
 
 def slow_job(stack: Stack, items: int = 300) -> SimJob:
-    """30 pages of 100 ms each: a handful of pages per 2.5-second invocation."""
+    """30 pages of 150 ms each: a handful of pages per 2.5-second invocation (the walk
+    persists pages behind its requests, so only Pleo's latency paces it)."""
     job = stack.new_job(items=items)
-    stack.simulator.inject(job.id, Fault("latency", seconds=0.1))
+    stack.simulator.inject(job.id, Fault("latency", seconds=0.15))
     return job
 
 

@@ -12,7 +12,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from pleo_scope.clock import Budget
-from pleo_scope.errors import RepeatedCursor
+from pleo_scope.errors import JobNotFound, RepeatedCursor
 from pleo_scope.ports import WalkState
 from pleo_scope.service import ScopeJobService, ServiceSettings
 from pleo_scope.walk import WalkPosition
@@ -185,3 +185,16 @@ def test_a_cursor_loop_within_an_invocation_stops_before_the_loops_page(
         service.run(JOB, Budget.unbounded(service.clock), "invocation-1")
     assert simulator.request_count(JOB) == 5  # the repeated cursor is never requested
     assert service.checkpoints.records[JOB].pages_fetched <= 3  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("depth", [0, 8])
+def test_a_pleo_failure_mid_walk_keeps_the_pages_fetched_before_it(
+    simulator: PleoSimulator, depth: int
+) -> None:
+    archive = MemoryArchive()
+    checkpoints = CheckingCheckpoints(archive, seconds=0.01)  # pages pile up behind it
+    service = make_service(simulator, depth, archive=archive, checkpoints=checkpoints)
+    simulator.inject(JOB, Fault("delete_job", frozenset({6})))  # job check, then pages 1-4
+    with pytest.raises(JobNotFound):
+        service.run(JOB, Budget.unbounded(service.clock), "invocation-1")
+    assert checkpoints.records[JOB].pages_fetched == 4

@@ -9,10 +9,11 @@ Guarantees:
 - The checkpoint never claims a page that is not archived and whose cursor is not recorded.
   One write may cover several pages (coalesced when pages come faster than it), and the
   write of the last page also ends the walk (`complete`).
-- The first failure anywhere (S3, DynamoDB, a repeated cursor, a lost lease, the observer)
-  stops the checkpoint where it is and is raised to the walk as it was raised. Nothing is
-  left running: queued work is cancelled and running work waited for before it is raised,
-  so that no late write can land after the next invocation has begun.
+- The first failure in the pipeline (S3, DynamoDB, a repeated cursor, a lost lease, the
+  observer) stops the checkpoint where it is and is raised to the walk as it was raised.
+  Nothing is left running: queued work is cancelled and running work waited for before it
+  is raised, so that no late write can land after the next invocation has begun. When the
+  walk itself fails, the pages it fetched are persisted first (`settle`).
 
 `depth` 0 runs every step in the caller's thread, one page at a time (the serial way).
 """
@@ -103,13 +104,16 @@ class WalkPipeline:
             self._raise_failure()
         return self._state
 
-    def abandon(self) -> None:
-        """The walk failed: cancel what has not started, wait for what has, checkpoint no
-        further. Idempotent."""
+    def settle(self) -> None:
+        """The walk failed (Pleo, the loop guard, a crash in the walk's thread): keep what
+        it fetched, as the serial walk did, then stop. A failure of the pipeline itself
+        stops it where it is; the walk's own failure is the one raised."""
         if self._pool is not None:
             with self._lock:
-                self._stopped = True
+                self._closing = True
                 self._lock.notify_all()
+                while self._error is None and self._checkpointed < self._submitted:
+                    self._lock.wait()
             self._stop()
 
     # -- workers -------------------------------------------------------------------------

@@ -63,7 +63,7 @@ class WalkStep:
                 if builder is not None:
                     builder.add_items(fetched.page.items)
         except BaseException:
-            pipeline.abandon()
+            pipeline.settle()  # the pages fetched before the failure are kept
             raise
         state = pipeline.drain()  # the reply waits for the pages in flight
         assert walker.outcome is not None  # set whenever iteration ends without raising
