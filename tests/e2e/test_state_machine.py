@@ -138,12 +138,16 @@ def test_throttling_and_5xx_during_the_loop(stack: Stack) -> None:
         Fault("status", later(30), status=500, times=2),
         Fault("status", later(36), status=429, retry_after="0", times=1),
     )
+    timeouts = stack.app.app.service.pleo.stats.timeouts
     with routed(stack) as invocations:
         walk = hand_over(stack, job)
     assert walk.final["status"] == "SUCCEEDED", walk.final
+    # A request given up on at the 1 s read time-out (a loaded machine) was answered anyway.
+    timeouts = stack.app.app.service.pleo.stats.timeouts - timeouts
     answered = [r.status for r in stack.simulator.log if r.job_id == job.id]
     assert (answered.count(503), answered.count(500), answered.count(429)) == (5, 2, 2)
     waits = [i["result"].get("waitSeconds", 0) for i in invocations if "result" in i]
     assert max(waits) >= 1
-    assert len(answered) <= 30 + 1 + 9 + len(invocations)  # pages + job check + faults + checks
+    # pages + job check + faults + checks (+ time-outs)
+    assert len(answered) <= 30 + 1 + 9 + len(invocations) + timeouts
     assert_published_exactly_once(stack, job.id, stack.expected_scope(job))

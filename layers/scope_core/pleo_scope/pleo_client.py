@@ -78,6 +78,8 @@ class ClientStats:
     throttles: int = 0
     paced_seconds: float = 0.0
     """Time spent waiting for a slot under `max_requests_per_minute`."""
+    timeouts: int = 0
+    """Requests given up on at the time-out (Pleo may still have answered them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +250,7 @@ class PleoClient:
                 path, params=params, headers={"Authorization": credential.authorization_header()}
             )
         except httpx.TimeoutException as exc:
+            self.stats.timeouts += 1
             raise PleoUnavailable(f"request for {what} timed out ({type(exc).__name__})") from None
         except httpx.TransportError as exc:
             raise PleoUnavailable(f"request for {what} failed ({type(exc).__name__})") from None
