@@ -100,6 +100,8 @@ def test_the_credential_never_reaches_logs_errors_or_metrics(
                 with pytest.raises(InvalidSecret, match="outside printable ASCII") as non_ascii:
                     stack.invoke({"jobId": job.id})
                 assert stack.simulator.request_count(job.id) == 0
+                assert stack.walk_record(job.id) is None  # nothing written
+                assert stack.s3_keys(job.id) == []
                 errors.append(repr(non_ascii.value))
             # Below the secret's check: a header httpx/h11 refuse is logged by httpcore at
             # DEBUG with its value; those loggers stay quiet.
