@@ -64,6 +64,11 @@ def parse_page(body: object, job_id: str, raw: bytes = b"") -> ItemPage:
             f"items of export job {job_id}: `pagination.hasNextPage` is missing or not a boolean"
         )
     cursor = pagination.get("endCursor")
+    if has_next and isinstance(cursor, str) and not _sendable(cursor):
+        # Valid JSON, but a lone surrogate cannot go back into the next request's URL.
+        raise MalformedResponse(
+            f"items of export job {job_id}: `pagination.endCursor` is not valid Unicode text"
+        )
     total = pagination.get("total")
     for index, item in enumerate(data):
         _check_item(item, index, job_id)
@@ -74,6 +79,14 @@ def parse_page(body: object, job_id: str, raw: bytes = b"") -> ItemPage:
         total=total if isinstance(total, int) else None,
         raw=raw,
     )
+
+
+def _sendable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _envelope(body: object, field: str, job_id: str) -> object:
