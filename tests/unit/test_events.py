@@ -1,0 +1,109 @@
+"""The event parser: the three shapes, job ids in any letter case, errors that name field
+paths and never the rejected values."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pleo_scope.errors import InvalidEvent
+from pleo_scope.events import ScopeRequest, parse_event
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+JOB = "8eb648ab-1f6e-4f4c-9a0e-0c5b9d2c7a10"
+
+
+def sample(name: str, job_id: str = JOB) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads(
+        (EVENTS / name).read_text(encoding="utf-8").replace(JOB, job_id)
+    )
+    return event
+
+
+@pytest.mark.parametrize(
+    ("name", "run_id"),
+    [
+        ("eventbridge-export-job-claimed.json", None),
+        ("step-functions-loop-state.json", 1),
+        ("direct-invoke.json", None),
+    ],
+)
+@pytest.mark.parametrize("job_id", [JOB, JOB.upper(), JOB[:13].upper() + JOB[13:]])
+def test_each_sample_parses_with_the_job_id_in_lower_case(
+    name: str, run_id: int | None, job_id: str
+) -> None:
+    assert parse_event(sample(name, job_id)) == ScopeRequest(JOB, run_id)
+
+
+def test_the_loop_state_may_carry_the_rest_of_the_result() -> None:
+    state = {**sample("step-functions-loop-state.json"), "done": False, "waitSeconds": 3}
+    assert parse_event(state) == ScopeRequest(JOB, 1)
+
+
+@pytest.mark.parametrize(
+    ("event", "complaints"),
+    [
+        (
+            {"jobId": "SECRET-not-a-uuid"},
+            ["invalid DirectRequest event: jobId: Input should be a UUID"],
+        ),
+        ({"jobId": f"{JOB}\n"}, ["jobId: Input should be a UUID"]),
+        ({"jobId": f" {JOB}"}, ["jobId: Input should be a UUID"]),
+        ({"jobId": 12345}, ["jobId: Input should be a UUID"]),
+        ({"jobid": JOB}, ["jobId: Field required", "jobid: Extra inputs are not permitted"]),
+        ({"jobId": JOB, "SECRET": 1}, ["SECRET: Extra inputs"]),  # a name, not a value
+        ({}, ["jobId: Field required"]),
+        (
+            {"detail-type": "Export Job Claimed", "detail": {}},
+            [
+                "invalid JobClaimedEvent event",
+                "version: Field required",
+                "detail.jobId: Field required",
+            ],
+        ),
+        (
+            {**sample("eventbridge-export-job-claimed.json"), "detail-type": "SECRET"},
+            ["detail-type: Input should be 'Export Job Claimed'"],
+        ),
+        (
+            {**sample("eventbridge-export-job-claimed.json"), "detail": ["SECRET"]},
+            ["detail: Input should be an object"],
+        ),
+        (
+            {**sample("eventbridge-export-job-claimed.json"), "time": "SECRET"},
+            ["time: Input should be an ISO 8601 date and time"],
+        ),
+        (
+            {**sample("eventbridge-export-job-claimed.json"), "resources": ["a", 1]},
+            ["resources: Input should be a list of strings"],
+        ),
+        (
+            {"jobId": JOB, "continuation": {"runId": 0}},
+            ["continuation.runId: Input should be an integer"],
+        ),
+        ({"jobId": JOB, "continuation": {"runId": True}}, ["continuation.runId"]),
+        ({"jobId": JOB, "continuation": {"runId": "1"}}, ["continuation.runId"]),
+        ({"jobId": JOB, "continuation": {}}, ["continuation.runId: Field required"]),
+        ({"jobId": JOB, "continuation": "SECRET"}, ["continuation: Input should be an object"]),
+        ({"continuation": {"runId": 1}}, ["invalid LoopState event: jobId: Field required"]),
+    ],
+)
+def test_a_malformed_event_names_every_problem_and_no_value(
+    event: dict[str, Any], complaints: list[str]
+) -> None:
+    with pytest.raises(InvalidEvent) as caught:
+        parse_event(event)
+    message = str(caught.value)
+    for complaint in complaints:
+        assert complaint in message
+    if not any("SECRET" in complaint for complaint in complaints):  # SECRET is a value there
+        assert "SECRET" not in message
+
+
+@pytest.mark.parametrize("event", [[JOB], JOB, None, 3])
+def test_an_event_that_is_not_an_object_is_invalid(event: object) -> None:
+    with pytest.raises(InvalidEvent, match="event must be a JSON object"):
+        parse_event(event)
