@@ -128,7 +128,7 @@ class Jobs:
                 f"export job {job_id} has no walk record: it was never triggered on this stack"
                 " (or its record expired, 90 days after its last run)"
             )
-        executions = self._executions(job_id)
+        executions = self._executions(job_id, "RUNNING")
         return self._assess(job_id, record, self._owning_execution(record, executions))
 
     def unpublished(self, include_published: bool = False) -> list[JobStatus]:
@@ -165,7 +165,8 @@ class Jobs:
         self, record: dict[str, Any], executions: list[Execution]
     ) -> Execution | None:
         """The execution the record names when it runs; else a running one of the job's
-        (after continue-as-new); else the last one known, closed."""
+        (a continue-as-new generation the record does not name yet); else the named one,
+        closed."""
         if self._sfn is None:
             return None
         named = self._describe(record["executionArn"]) if record.get("executionArn") else None
@@ -174,7 +175,7 @@ class Jobs:
         running = [e for e in executions if e.status == "RUNNING"]
         if running:
             return running[-1]
-        return named or (executions[-1] if executions else None)
+        return named
 
     def _executions(self, job_id: str | None, status: str | None = None) -> list[Execution]:
         """The state machine's executions (of one job, or all), oldest first."""
