@@ -4,6 +4,9 @@ paths and never the rejected values."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -107,3 +110,23 @@ def test_a_malformed_event_names_every_problem_and_no_value(
 def test_an_event_that_is_not_an_object_is_invalid(event: object) -> None:
     with pytest.raises(InvalidEvent, match="event must be a JSON object"):
         parse_event(event)
+
+
+def test_the_event_parser_loads_no_validation_library() -> None:
+    # Issue 14: the layer no longer ships pydantic / the Powertools parser; a parser that
+    # imported them would pass here in the dev venv and fail in Lambda. Loop-state fields
+    # (e.g. a hand-over number) are added to `_loop_state` with `_Checker`'s helpers.
+    code = (
+        "import sys, pleo_scope.events; "
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] == 'pydantic' "
+        "or m.startswith('aws_lambda_powertools.utilities.parser')); print(loaded)"
+    )
+    layer = Path(__file__).resolve().parents[2] / "layers" / "scope_core"
+    done = subprocess.run(  # noqa: S603 - this interpreter, a fixed script
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(layer)},
+    )
+    assert done.stdout.strip() == "[]"
