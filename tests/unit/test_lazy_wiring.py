@@ -46,8 +46,11 @@ socket.getaddrinfo = refuse
 
 import app
 at_import = list(made)
+assembled_at_import = app.app.assembled
 app.app.dynamodb.meta  # the first use of DynamoDB makes that client, and only it
-print(json.dumps({"at_import": at_import, "after_first_use": made}))
+print(json.dumps({
+    "at_import": at_import, "assembled_at_import": assembled_at_import, "after_first_use": made
+}))
 """
 
 
@@ -61,7 +64,11 @@ def test_importing_the_handler_makes_no_client_and_opens_no_socket() -> None:
         check=True,
     ).stdout
     report = json.loads(out.strip().splitlines()[-1])
-    assert report == {"at_import": [], "after_first_use": ["dynamodb"]}
+    assert report == {
+        "at_import": [],
+        "assembled_at_import": False,
+        "after_first_use": ["dynamodb"],
+    }
 
 
 def test_a_lazy_client_is_made_once_on_first_use_even_under_threads() -> None:

@@ -77,15 +77,59 @@ def _client(session: boto3.session.Session, service: str) -> Any:
 
 
 @dataclass
-class Wiring:
-    settings: Settings
+class Parts:
     service: ScopeJobService
     checkpoints: DynamoCheckpointStore
     secrets: SecretsProvider
     dynamodb: DynamoDBClient
 
 
+class Wiring:
+    """The service and the parts the handler and the tests reach, assembled on first use.
+
+    Assembling makes the boto3 session and the Pleo client's HTTP client (its TLS context
+    loads the CA bundle): tens of milliseconds that an import should not spend, and that a
+    container that only fails to parse its event never needs."""
+
+    def __init__(self, settings: Settings, assemble: Callable[[], Parts]) -> None:
+        self.settings = settings
+        self._assemble = assemble
+        self._parts: Parts | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def assembled(self) -> bool:
+        return self._parts is not None
+
+    def parts(self) -> Parts:
+        with self._lock:
+            if self._parts is None:
+                self._parts = self._assemble()
+            return self._parts
+
+    @property
+    def service(self) -> ScopeJobService:
+        return self.parts().service
+
+    @property
+    def checkpoints(self) -> DynamoCheckpointStore:
+        return self.parts().checkpoints
+
+    @property
+    def secrets(self) -> SecretsProvider:
+        return self.parts().secrets
+
+    @property
+    def dynamodb(self) -> DynamoDBClient:
+        return self.parts().dynamodb
+
+
 def build(settings: Settings, *, clock: Clock | None = None) -> Wiring:
+    """A wiring that assembles itself on first use (nothing made here)."""
+    return Wiring(settings, lambda: _assemble(settings, clock))
+
+
+def _assemble(settings: Settings, clock: Clock | None) -> Parts:
     clock = clock or SystemClock()
     session = boto3.session.Session()
     dynamodb = cast("DynamoDBClient", _client(session, "dynamodb"))
@@ -118,4 +162,4 @@ def build(settings: Settings, *, clock: Clock | None = None) -> Wiring:
         ),
         clock=clock,
     )
-    return Wiring(settings, service, checkpoints, secrets, dynamodb)
+    return Parts(service, checkpoints, secrets, dynamodb)
