@@ -2,8 +2,13 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The SAM CLI and checkov pin their own boto3 and friends: each has a venv of its own.
+SAM_VENV ?= .sam-venv
+SAM_STAMP := $(SAM_VENV)/.installed
+CHECKOV_VENV ?= .checkov-venv
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: demo test lint bench robustness clean
+.PHONY: demo test lint build checkov local-stack bench bench-quick robustness robustness-light clean
 
 $(STAMP): requirements-dev.txt layers/scope_core/requirements.txt pyproject.toml
 	@test -x $(PY) || $$(tooling/find-python.sh) -m venv $(VENV)
@@ -12,26 +17,55 @@ $(STAMP): requirements-dev.txt layers/scope_core/requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps --editable .  # the operator CLI: pleo-scope-ops
 	@touch $(STAMP)
 
+$(SAM_STAMP): .ci/requirements-sam.txt
+	@test -x $(SAM_VENV)/bin/python || $$(tooling/find-python.sh) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet -r .ci/requirements-sam.txt
+	@touch $(SAM_STAMP)
+
+$(CHECKOV_STAMP): .ci/requirements-checkov.txt
+	@test -x $(CHECKOV_VENV)/bin/python || $$(tooling/find-python.sh) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r .ci/requirements-checkov.txt
+	@touch $(CHECKOV_STAMP)
+
 demo: $(STAMP)  ## the main job on the embedded defaults (simulator + moto)
 	$(PY) -m tooling.demo $(ARGS)
 
-test: $(STAMP)  ## the test suite (any non-zero pytest exit fails, "no tests" (5) included)
-	$(PY) -m pytest $(ARGS)
+test: $(STAMP) $(SAM_STAMP)  ## the test suite (any non-zero pytest exit fails, "no tests" (5) included)
+	SAM_CLI=$(SAM_VENV)/bin/sam $(PY) -m pytest $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-bench: $(STAMP)  ## benchmarks: walk vs bare httpx, one invocation end to end, large jobs, publish in units
+build: $(STAMP) $(SAM_STAMP)  ## sam build as declared (arm64) and the layer's checks
+	SAM_CLI=$(SAM_VENV)/bin/sam $(PY) -m tooling.artifact $(ARGS)
+
+checkov: $(CHECKOV_STAMP)  ## the security scan CI runs over the template
+	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet
+
+bench: $(STAMP) $(SAM_STAMP)  ## every benchmark: over an hour and a half (bench_large's 1M-item job ~90 min)
+	@echo "make bench runs for over an hour and a half (the 1M-item job alone ~90 min on moto)."
+	@echo "Quicker: make bench-quick (a few minutes), or one of: python -m benchmarks.bench_cold_start,"
+	@echo "  bench_walk, bench_e2e, bench_large --items 100000. Ctrl-C now to stop; starting in 10 s."
+	@sleep 10
+	SAM_CLI=$(SAM_VENV)/bin/sam $(PY) -m benchmarks.bench_cold_start
 	$(PY) -m benchmarks.bench_walk
 	$(PY) -m benchmarks.bench_walk_floor
 	$(PY) -m benchmarks.bench_e2e
 	$(PY) -m benchmarks.bench_large
 	$(PY) -m benchmarks.bench_publish
 
-robustness: $(STAMP)  ## regenerate the README's robustness table (ARGS=--full for all of it)
-	$(PY) -m tooling.robustness --write-readme $(ARGS)
+bench-quick: $(STAMP) $(SAM_STAMP)  ## the benchmarks that take minutes: cold start, walk, one invocation
+	SAM_CLI=$(SAM_VENV)/bin/sam $(PY) -m benchmarks.bench_cold_start
+	$(PY) -m benchmarks.bench_walk
+	$(PY) -m benchmarks.bench_e2e
+
+robustness: $(STAMP)  ## regenerate the README's robustness table (the full matrix)
+	$(PY) -m tooling.robustness --full --write-readme $(ARGS)
+
+robustness-light: $(STAMP)  ## print the light matrix the tests run (the README is left alone)
+	$(PY) -m tooling.robustness $(ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .aws-sam
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .aws-sam

@@ -4,10 +4,10 @@ A 10,000-item job (100 pages of 100): Pleo simulator and moto's server each in a
 their own, the handler in this one, a consumer thread draining the queue as downstream
 would (moto's SQS slows down with queue depth). Time is split by where it was spent:
 Pleo (HTTP), S3, SQS, DynamoDB (botocore's before/after-call hooks) and the rest (this
-code, scope building, serialisation). Then the handler module's import time in a fresh
-interpreter (cold-start proxy), against importing boto3 + httpx alone.
+code, scope building, serialisation). The cold start (the built artifact's import) is
+`benchmarks.bench_cold_start`.
 
-    python -m benchmarks.bench_e2e [--items 10000] [--imports 5]
+    python -m benchmarks.bench_e2e [--items 10000]
 """
 
 from __future__ import annotations
@@ -15,9 +15,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import os
-import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -109,47 +106,13 @@ def bench_invocation(items: int) -> None:
     print(f"  rest (this code) {rest:7.2f} s  ({rest / total:.1%} of the total)")
 
 
-def import_seconds(statement: str, env: dict[str, str]) -> float:
-    code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
-    out = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
-    ).stdout
-    return float(out.strip().splitlines()[-1])
-
-
-def bench_imports(runs: int) -> None:
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(
-            [str(ROOT / "layers" / "scope_core"), str(ROOT / "functions" / "scope_job"), str(ROOT)]
-        ),
-        "AWS_DEFAULT_REGION": "eu-west-1",
-        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",
-        "POWERTOOLS_TRACE_DISABLED": "true",
-        "PLEO_API_BASE_URL": "http://127.0.0.1:9",
-        "PLEO_API_SECRET_ARN": "arn:aws:secretsmanager:eu-west-1:123456789012:secret:x",
-        "SCOPE_TABLE_NAME": "t",
-        "IDEMPOTENCY_TABLE_NAME": "i",
-        "SCOPE_BUCKET_NAME": "b",
-        "SCOPE_QUEUE_URL": "http://127.0.0.1:9/q.fifo",
-        "STATE_MACHINE_ARN": "arn:aws:states:eu-west-1:123456789012:stateMachine:s",
-    }
-    baseline = statistics.median(import_seconds("import boto3, httpx", env) for _ in range(runs))
-    handler = statistics.median(import_seconds("import app", env) for _ in range(runs))
-    print(f"import time, median of {runs} fresh interpreters (cold-start proxy):")
-    print(f"  import boto3, httpx (floor)  {baseline * 1e3:6.0f} ms")
-    print(f"  import app (the handler)     {handler * 1e3:6.0f} ms  ({handler / baseline:.2f}x)")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--items", type=int, default=10_000)
-    parser.add_argument("--imports", type=int, default=5)
     args = parser.parse_args()
     sys.path[:0] = [str(ROOT / "layers" / "scope_core"), str(ROOT / "functions" / "scope_job")]
-    bench_imports(args.imports)
     bench_invocation(args.items)
 
 

@@ -120,7 +120,9 @@ class Built:
 def build(architecture: str = DECLARED, build_dir: Path | None = None) -> Built:
     """`sam build` of the template for `architecture` (the declared one: the template as it
     is; another: a copy with the architecture changed, paths resolved from the repository)."""
-    build_dir = build_dir or ROOT / ".aws-sam" / f"build-{architecture}"
+    # The declared architecture builds where `sam local invoke` and `sam deploy` look.
+    default = "build" if architecture == DECLARED else f"build-{architecture}"
+    build_dir = build_dir or ROOT / ".aws-sam" / default
     if build_dir.exists():
         shutil.rmtree(build_dir)
     build_dir.mkdir(parents=True)

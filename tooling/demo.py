@@ -19,7 +19,6 @@ import sys
 import threading
 import time
 import uuid
-from typing import Any
 
 from tqdm import tqdm
 
@@ -33,14 +32,15 @@ from tooling.local_stack import (
 )
 from tooling.pleo_sim import PleoSimulator, SimJob
 from tooling.pleo_sim.server import serve
+from tooling.progress import Progress, progress
 
 
 class ProgressBars:
     """A StepObserver: one bar for the walk (pages), one for the publish (units)."""
 
-    def __init__(self, walk: tqdm[Any]) -> None:
+    def __init__(self, walk: Progress) -> None:
         self.walk = walk
-        self.publish: tqdm[Any] | None = None
+        self.publish: Progress | None = None
 
     def on_step(self, step: str, job_id: str, number: int) -> None:
         if step == "checkpoint_written":  # in page order (pages are archived in parallel)
@@ -48,7 +48,7 @@ class ProgressBars:
         elif step == "scope_written":
             self.walk.close()
         elif step == "units_planned":
-            self.publish = tqdm(total=number, unit="unit", desc="publish")
+            self.publish = progress(total=number, unit="unit", desc="publish")
         elif step == "ledger_written" and self.publish is not None:
             self.publish.update(number + 1 - self.publish.n)
 
@@ -131,7 +131,7 @@ def main() -> None:
         consumer = Consumer(stack)
         consumer.start()
         pages = math.ceil(args.items / args.page_size) or 1
-        bars = ProgressBars(tqdm(total=pages, unit="page", desc="walk"))
+        bars = ProgressBars(progress(total=pages, unit="page", desc="walk"))
         with route_lambda(app.lambda_handler, args.lambda_timeout) as invocations:
             app.app.service.observer = bars
             result = app.lambda_handler({"jobId": job.id}, LocalLambdaContext(args.lambda_timeout))

@@ -73,8 +73,10 @@ def main() -> None:
     foreign = sorted(
         {
             file
-            for module in list(sys.modules.values())
-            if (file := getattr(module, "__file__", None)) and not file.startswith(allowed)
+            for name, module in list(sys.modules.items())
+            if name not in ("__main__", "__mp_main__")  # this script (multiprocessing aliases it)
+            and (file := getattr(module, "__file__", None))
+            and not file.startswith(allowed)
         }
     )
     print(json.dumps({"result": result, "origins": origins, "foreign": foreign}))

@@ -670,6 +670,9 @@ def main() -> None:
     parser.add_argument("--full", action="store_true")
     parser.add_argument("--write-readme", action="store_true")
     args = parser.parse_args()
+    if args.write_readme and not args.full:
+        # The README's table is the full matrix; the light one would silently replace it.
+        parser.error("--write-readme needs --full (the README holds the full matrix)")
     started = time.perf_counter()
     with open_stack(quiet=True) as stack:
         rows = run_matrix(stack, full=args.full)
