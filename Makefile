@@ -41,11 +41,14 @@ lint: $(STAMP)
 build: $(STAMP) $(SAM_STAMP)  ## sam build as declared (arm64) and the layer's checks
 	SAM_CLI=$(SAM_VENV)/bin/sam $(PY) -m tooling.artifact $(ARGS)
 
+local-stack: $(STAMP)  ## simulator + moto for `sam local invoke` (README), until Ctrl-C
+	$(PY) -m tooling.local_sam $(ARGS)
+
 checkov: $(CHECKOV_STAMP)  ## the security scan CI runs over the template
 	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet
 
-bench: $(STAMP) $(SAM_STAMP)  ## every benchmark: over an hour and a half (bench_large's 1M-item job ~90 min)
-	@echo "make bench runs for over an hour and a half (the 1M-item job alone ~90 min on moto)."
+bench: $(STAMP) $(SAM_STAMP)  ## every benchmark, one after the other (long: bench_large walks 1M items)
+	@echo "make bench runs every benchmark one after the other: long (bench_large walks a 1M-item job)."
 	@echo "Quicker: make bench-quick (a few minutes), or one of: python -m benchmarks.bench_cold_start,"
 	@echo "  bench_walk, bench_e2e, bench_large --items 100000. Ctrl-C now to stop; starting in 10 s."
 	@sleep 10

@@ -11,22 +11,26 @@ the way the Lambda runtime does, then imports or invokes the handler.
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
 import re
 import shutil
 import stat
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tooling.artifact import Built
 
 BOOTSTRAP = Path(__file__).resolve().parent / "lambda_bootstrap.py"
 # What the python3.12 runtime provides besides the standard library.
 RUNTIME_SDK = "boto3"
+HANDLER = "app.lambda_handler"  # template.yaml: ScopeJobFunction's Handler
 
 
 def runtime_distributions(root: str = RUNTIME_SDK) -> list[str]:
@@ -85,6 +89,27 @@ class LambdaLike:
     def command(self, *args: str) -> list[str]:
         paths = [f"--path={p}" for p in self.path]
         return [sys.executable, "-I", "-S", "-B", str(BOOTSTRAP), *paths, *args]
+
+    def invoke(
+        self, event: dict[str, Any], variables: dict[str, str], scratch: Path
+    ) -> dict[str, Any]:
+        """Invoke the built handler once with `event`, in a fresh interpreter with `variables`
+        as its environment. Returns the bootstrap's report: `result`, `origins` (where the
+        main modules came from), `foreign` (modules from anywhere else)."""
+        event_file = scratch / "event.json"
+        event_file.write_text(json.dumps(event), encoding="utf-8")
+        done = subprocess.run(
+            self.command("invoke", HANDLER, str(event_file), "--timeout", "60"),
+            env=self.environment(variables),
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"the built handler failed:\n{done.stderr[-3000:]}")
+        report: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        return report
 
     @staticmethod
     def environment(variables: dict[str, str]) -> dict[str, str]:

@@ -149,6 +149,8 @@ def local_stack(
         ).raise_for_status()
         local = LocalStack(endpoint, stack)
         _provision(local, Template.load(), pleo_base_url, secret_string, substitutions or {})
+        # The template's AWS_ENDPOINT_URL is empty (AWS's endpoints); here it is moto.
+        local.function_env["AWS_ENDPOINT_URL"] = endpoint
         os.environ.update(local.function_env, **(overrides or {}))
         local.function_env.update(overrides or {})
         yield local
