@@ -8,9 +8,9 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pleo_scope.errors import WalkInProgress
+from pleo_scope.errors import ArchivedPageMissing, WalkInProgress
 from pleo_scope.models import JsonObject
-from pleo_scope.ports import OutgoingMessage, ScopeLocation, UnitRecord, WalkState
+from pleo_scope.ports import LoopTicket, OutgoingMessage, ScopeLocation, UnitRecord, WalkState
 from pleo_scope.walk import InMemoryCursorRegistry, WalkPosition
 
 
@@ -18,19 +18,44 @@ from pleo_scope.walk import InMemoryCursorRegistry, WalkPosition
 class MemoryCheckpoints:
     records: dict[str, WalkState] = field(default_factory=dict)
     leases: dict[str, str] = field(default_factory=dict)
+    lease_hand_overs: dict[str, int] = field(default_factory=dict)
     registries: dict[tuple[str, int], InMemoryCursorRegistry] = field(default_factory=dict)
 
+    def peek(self, job_id: str) -> WalkState | None:
+        state = self.records.get(job_id)
+        if state is None:
+            return None
+        return state.but(
+            owner=self.leases.get(job_id, ""),
+            lease_hand_over=self.lease_hand_overs.get(job_id),
+        )
+
     def begin(
-        self, job_id: str, owner: str, lease_seconds: float, continuing_run: int | None
+        self,
+        job_id: str,
+        owner: str,
+        lease_seconds: float,
+        ticket: LoopTicket | None,
+        *,
+        take_over_from: int | None = None,
     ) -> WalkState:
         holder = self.leases.get(job_id)
-        if holder not in (None, owner):
+        dead = {take_over_from, ticket.hand_over if ticket else None} - {None}
+        if holder not in (None, owner) and self.lease_hand_overs.get(job_id) not in dead:
             raise WalkInProgress(f"export job {job_id} is held by {holder}")
         self.leases[job_id] = owner
+        if ticket is None:
+            self.lease_hand_overs.pop(job_id, None)
+        else:
+            self.lease_hand_overs[job_id] = ticket.hand_over
         state = self.records.get(job_id)
-        if state is None or (state.phase == "published" and continuing_run is None):
+        if state is None or (state.phase == "published" and ticket is None):
             run_id = state.run_id + 1 if state else 1
-            state = WalkState(job_id, run_id, "walking", None, 0, 0, "2026-11-23T12:00:00Z", owner)
+            fresh = WalkState(job_id, run_id, "walking", None, 0, 0, "2026-11-23T12:00:00Z", owner)
+            state = fresh.but(
+                hand_overs=state.hand_overs if state else 0,
+                execution_arn=state.execution_arn if state else None,
+            )
         self.records[job_id] = state = state.but(owner=owner)
         return state
 
@@ -45,10 +70,22 @@ class MemoryCheckpoints:
         moved = state.but(after=position.after, pages_fetched=position.pages_fetched)
         return self._store(moved.but(phase="walked") if complete else moved)
 
+    def restart(self, state: WalkState) -> WalkState:
+        if self.leases.get(state.job_id) != state.owner:
+            raise WalkInProgress("lease lost")
+        fresh = WalkState(
+            state.job_id, state.run_id + 1, "walking", None, 0, 0, state.started_at, state.owner
+        )
+        return self._store(
+            fresh.but(hand_overs=state.hand_overs, execution_arn=state.execution_arn)
+        )
+
     def update(self, state: WalkState, **changes: Any) -> WalkState:
         if self.leases.get(state.job_id) != state.owner:
             raise WalkInProgress("lease lost")
-        return self._store(state.but(**changes))
+        # As DynamoDB's UpdateItem: only the named attributes change in the record.
+        self._store(self.records[state.job_id].but(**changes))
+        return state.but(**changes)
 
     def release(self, state: WalkState) -> None:
         if self.leases.get(state.job_id) == state.owner:
@@ -74,7 +111,10 @@ class MemoryArchive:
         self, job_id: str, run_id: int, count: int
     ) -> Generator[list[JsonObject], None, None]:
         for number in range(1, count + 1):
-            yield json.loads(self.objects[f"{job_id}/pages/{run_id}/{number}"])["data"]
+            raw = self.objects.get(f"{job_id}/pages/{run_id}/{number}")
+            if raw is None:
+                raise ArchivedPageMissing(f"page {number} of run {run_id} is not archived")
+            yield json.loads(raw)["data"]
 
     def put_scope(self, job_id: str, jsonl: bytes, manifest: bytes) -> ScopeLocation:
         location = self.location(job_id)
@@ -158,8 +198,21 @@ class MemoryLedger:
 
 @dataclass
 class RecordingHandOver:
-    started: list[tuple[str, int]] = field(default_factory=list)
+    """Step Functions as far as the service sees it: executions that run until `close`."""
 
-    def start(self, job_id: str, run_id: int, loop_state: dict[str, Any]) -> str:
-        self.started.append((job_id, run_id))
-        return f"arn:aws:states:local:0:execution:scope:{job_id}-{run_id}"
+    started: list[tuple[str, int, int]] = field(default_factory=list)
+    running: set[str] = field(default_factory=set)
+
+    def execution_arn(self, job_id: str, run_id: int, hand_over: int) -> str:
+        return f"arn:aws:states:local:0:execution:scope:{job_id}-r{run_id}-h{hand_over}"
+
+    def start(self, job_id: str, run_id: int, hand_over: int, wait_seconds: int) -> bool:
+        self.started.append((job_id, run_id, hand_over))
+        self.running.add(self.execution_arn(job_id, run_id, hand_over))
+        return True
+
+    def running_execution(self, execution_arn: str) -> str | None:
+        return execution_arn if execution_arn in self.running else None
+
+    def close_all(self) -> None:
+        self.running.clear()

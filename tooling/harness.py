@@ -29,8 +29,14 @@ OVERRIDES = {
     # 500/min would add 0.12 s to each of the suite's thousands of requests.
     "PLEO_MAX_REQUESTS_PER_MINUTE": "60000",
 }
-# Continue as a new execution every 2 iterations; retry transient errors after 1 s.
-SUBSTITUTIONS = {"MaxIterationsPerExecution": "2", "TransientRetryIntervalSeconds": "1"}
+# Continue as a new execution every 2 iterations; retry transient errors after 1 s, then up
+# to 2 s, for about a minute: longer than any lease of a few-second "Lambda".
+SUBSTITUTIONS = {
+    "MaxIterationsPerExecution": "2",
+    "TransientRetryIntervalSeconds": "1",
+    "TransientRetryMaxDelaySeconds": "2",
+    "TransientRetryMaxAttempts": "60",
+}
 
 
 def reference_scope(observations: list[dict[str, Any]]) -> bytes:

@@ -399,7 +399,7 @@ def _same_job(event: dict[str, Any], job: str, rng: random.Random) -> str:
     cased = "".join(c.upper() if rng.random() < 0.5 else c for c in job)
     shape = rng.choice(["eventbridge", "loop", "direct"])
     document = {"eventbridge": {**event, "detail": {"jobId": cased}},
-                "loop": {"jobId": cased, "continuation": {"runId": 1}},
+                "loop": {"jobId": cased, "continuation": {"runId": 1, "handOver": 1}},
                 "direct": {"jobId": cased}}[shape]  # fmt: skip
     if parse_event(document).job_id != job:
         raise _WrongResult("job id not lower-cased")

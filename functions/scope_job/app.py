@@ -22,6 +22,7 @@ from pleo_scope import wiring
 from pleo_scope.aws.idempotency import DeferredDynamoDBPersistenceLayer
 from pleo_scope.clock import Budget
 from pleo_scope.events import parse_event
+from pleo_scope.ports import LoopTicket
 from pleo_scope.service import InvocationStats
 from pleo_scope.settings import Settings
 
@@ -42,10 +43,23 @@ idempotency = IdempotencyConfig(
 persistence = DeferredDynamoDBPersistenceLayer(settings.idempotency_table, lambda: app.dynamodb)
 
 
+class _Unfinished(Exception):
+    """Carries a `done: false` result past the idempotency layer: an exception makes it drop
+    its record, so a repeated trigger asks again who owns the walk, instead of replaying an
+    answer that may name an execution which has ended since."""
+
+    def __init__(self, result: dict[str, Any]) -> None:
+        super().__init__("walk continues")
+        self.result = result
+
+
 def _scope_claimed_job(trigger: dict[str, str], budget: Budget, owner: str) -> dict[str, Any]:
     """A trigger from outside Step Functions: within the idempotency window, a repeat of it
-    returns this stored result without calling Pleo."""
-    return run(trigger["jobId"], budget, owner, None)
+    returns this stored (finished) result without calling Pleo."""
+    result = run(trigger["jobId"], budget, owner, None)
+    if not result["done"]:
+        raise _Unfinished(result)
+    return result
 
 
 # Applied by assignment: the decorator is untyped, and the annotation keeps the signature.
@@ -54,8 +68,8 @@ scope_claimed_job: Callable[..., dict[str, Any]] = idempotent_function(
 )(_scope_claimed_job)
 
 
-def run(job_id: str, budget: Budget, owner: str, continuing_run: int | None) -> dict[str, Any]:
-    result, stats = app.service.run(job_id, budget, owner, continuing_run)
+def run(job_id: str, budget: Budget, owner: str, ticket: LoopTicket | None) -> dict[str, Any]:
+    result, stats = app.service.run(job_id, budget, owner, ticket)
     record_metrics(result, stats)
     logger.info("scope step finished", extra={"result": result})
     return result
@@ -73,12 +87,14 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     budget = Budget.from_remaining(app.service.clock, context.get_remaining_time_in_millis() / 1e3)
     owner = context.aws_request_id
     try:
-        if request.from_step_functions:
-            return run(request.job_id, budget, owner, request.run_id)
+        if request.ticket is not None:
+            return run(request.job_id, budget, owner, request.ticket)
         result: dict[str, Any] = scope_claimed_job(
             trigger={"jobId": request.job_id}, budget=budget, owner=owner
         )
         return result
+    except _Unfinished as unfinished:
+        return unfinished.result
     except Exception as error:
         metrics.add_metric("Failures", MetricUnit.Count, 1)
         metrics.add_metadata("error", type(error).__name__)

@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from pleo_scope.aws.hand_over import loop_input
 from tests.e2e.conftest import Stack
 from tests.e2e.test_scope_job import assert_published_exactly_once
 from tooling.executions import WalkExecutions, follow_walk
@@ -38,7 +37,7 @@ def routed(
 def hand_over(stack: Stack, job: SimJob) -> WalkExecutions:
     result = stack.invoke({"jobId": job.id}, timeout_seconds=INVOCATION_SECONDS)
     assert result["done"] is False
-    assert result["handedOver"]["executionArn"].endswith(f"scope-{job.id}-r1-g0")
+    assert result["handedOver"]["executionArn"].endswith(f"scope-{job.id}-r1-h1-g0")
     return follow_walk(stack.aws, job.id)
 
 
@@ -54,8 +53,8 @@ def test_a_large_job_loops_continues_as_new_and_matches_one_invocation(stack: St
     assert all("result" in i for i in invocations)  # no invocation failed
     assert len(walk.executions) >= 2  # continued as new at least once
     assert [e["name"] for e in walk.executions][:2] == [
-        f"scope-{job.id}-r1-g0",
-        f"scope-{job.id}-r1-g1",
+        f"scope-{job.id}-r1-h1-g0",
+        f"scope-{job.id}-r1-h1-g1",
     ]
     for invocation in invocations:  # loop state stays small: never items
         assert len(json.dumps(invocation["event"])) < 300
@@ -77,49 +76,6 @@ def test_a_large_job_loops_continues_as_new_and_matches_one_invocation(stack: St
     assert "handedOver" not in single
     assert stack.s3_object(single["scope"]["key"]) == via_step_functions
     assert stack.drain_queue() == []
-
-
-def test_a_killed_walk_restarted_resumes_from_the_checkpoint(stack: Stack) -> None:
-    job = slow_job(stack)
-    sfn = stack.aws.client("stepfunctions")
-
-    def killing(handler: Any) -> Any:
-        calls = {"n": 0}
-
-        def handle(event: dict[str, Any], context: Any) -> Any:
-            calls["n"] += 1
-            if calls["n"] == 2:  # the operator stops the execution mid-walk
-                for execution in sfn.list_executions(
-                    stateMachineArn=stack.aws.physical["ScopeJobStateMachine"],
-                    statusFilter="RUNNING",
-                )["executions"]:
-                    sfn.stop_execution(executionArn=execution["executionArn"], error="Killed")
-                raise RuntimeError("killed")
-            return handler(event, context)
-
-        return handle
-
-    with routed(stack, killing):
-        stopped = hand_over(stack, job)
-    assert stopped.final["status"] in ("ABORTED", "FAILED")
-    record = stack.walk_record(job.id)
-    assert record is not None
-    assert record["phase"] == "walking"
-    assert 0 < int(record["pagesFetched"]) < 30
-    assert not [k for k in stack.s3_keys(job.id) if k.endswith("scope.jsonl")]
-
-    with routed(stack) as invocations:
-        restart = sfn.start_execution(
-            stateMachineArn=stack.aws.physical["ScopeJobStateMachine"],
-            name=f"scope-{job.id}-r1-restart",
-            input=json.dumps(loop_input(job.id, 1)),
-        )
-        walk = follow_walk(stack.aws, job.id)
-    assert walk.final["status"] == "SUCCEEDED", walk.final
-    assert restart["executionArn"] in [e["executionArn"] for e in walk.executions]
-    first = invocations[0]["result"]
-    assert first["pagesFetched"] > int(record["pagesFetched"])  # resumed, not restarted
-    assert_published_exactly_once(stack, job.id, stack.expected_scope(job))
 
 
 def test_throttling_and_5xx_during_the_loop(stack: Stack) -> None:

@@ -44,7 +44,11 @@ event_like = st.fixed_dictionaries(
         "detail-type": st.just("Export Job Claimed") | json_values,
         "detail": st.fixed_dictionaries({}, optional={"jobId": st.just(JOB) | json_values}),
         "continuation": st.fixed_dictionaries(
-            {}, optional={"runId": st.integers(-2, 3) | json_values}
+            {},
+            optional={
+                "runId": st.integers(-2, 3) | json_values,
+                "handOver": st.integers(-2, 3) | json_values,
+            },
         ),
         "source": json_values,
     },
@@ -135,7 +139,7 @@ EVENTBRIDGE: dict[str, Any] = {
 def test_a_job_id_in_any_case_is_the_same_job_in_lower_case(job_id: str, shape: str) -> None:
     shapes: dict[str, dict[str, Any]] = {
         "eventbridge": {**EVENTBRIDGE, "detail": {"jobId": job_id}},
-        "loop": {"jobId": job_id, "continuation": {"runId": 1}, "done": False},
+        "loop": {"jobId": job_id, "continuation": {"runId": 1, "handOver": 1}, "done": False},
         "direct": {"jobId": job_id},
     }
     event = shapes[shape]

@@ -14,6 +14,7 @@ import pytest
 
 from pleo_scope.errors import InvalidEvent
 from pleo_scope.events import ScopeRequest, parse_event
+from pleo_scope.ports import LoopTicket
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 JOB = "8eb648ab-1f6e-4f4c-9a0e-0c5b9d2c7a10"
@@ -27,23 +28,31 @@ def sample(name: str, job_id: str = JOB) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    ("name", "run_id"),
+    ("name", "ticket"),
     [
         ("eventbridge-export-job-claimed.json", None),
-        ("step-functions-loop-state.json", 1),
+        ("step-functions-loop-state.json", LoopTicket(run_id=1, hand_over=1)),
         ("direct-invoke.json", None),
     ],
 )
 @pytest.mark.parametrize("job_id", [JOB, JOB.upper(), JOB[:13].upper() + JOB[13:]])
 def test_each_sample_parses_with_the_job_id_in_lower_case(
-    name: str, run_id: int | None, job_id: str
+    name: str, ticket: LoopTicket | None, job_id: str
 ) -> None:
-    assert parse_event(sample(name, job_id)) == ScopeRequest(JOB, run_id)
+    assert parse_event(sample(name, job_id)) == ScopeRequest(JOB, ticket)
 
 
 def test_the_loop_state_may_carry_the_rest_of_the_result() -> None:
     state = {**sample("step-functions-loop-state.json"), "done": False, "waitSeconds": 3}
-    assert parse_event(state) == ScopeRequest(JOB, 1)
+    assert parse_event(state) == ScopeRequest(JOB, LoopTicket(1, 1))
+
+
+def test_the_loop_state_names_its_execution_and_needs_its_hand_over() -> None:
+    arn = "arn:aws:states:eu-west-1:1:execution:m:scope-x-r1-h2-g3"
+    state = {"jobId": JOB, "continuation": {"runId": 1, "handOver": 2}, "execution": arn}
+    assert parse_event(state) == ScopeRequest(JOB, LoopTicket(1, 2, arn))
+    with pytest.raises(InvalidEvent, match=r"continuation\.handOver: Field required"):
+        parse_event({"jobId": JOB, "continuation": {"runId": 1}})
 
 
 @pytest.mark.parametrize(

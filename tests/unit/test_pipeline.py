@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 
 from pleo_scope.clock import Budget
 from pleo_scope.errors import JobNotFound, RepeatedCursor
-from pleo_scope.ports import WalkState
+from pleo_scope.ports import LoopTicket, WalkState
 from pleo_scope.service import ScopeJobService, ServiceSettings
 from pleo_scope.walk import WalkPosition
 from tests.fakes import (
@@ -165,14 +165,14 @@ def test_a_cursor_loop_across_invocations_is_repeated_cursor(
     """A, B, A: A followed in the first invocation, repeated in the second."""
     service = make_service(simulator, depth)
     budget = Budget.from_remaining(service.clock, 9.0)  # a few pages, then time is up
-    first, _ = service.run(JOB, budget, "invocation-1", continuing_run=None)
+    first, _ = service.run(JOB, budget, "invocation-1")
     assert first["done"] is False
     walked = first["pagesFetched"]
     assert walked >= 1
     # The simulator's repeat_cursor answers the first page's endCursor again.
     simulator.inject(JOB, Fault("repeat_cursor", times=1))
     with pytest.raises(RepeatedCursor, match=f"page {walked + 1}"):
-        service.run(JOB, Budget.unbounded(service.clock), "loop-1", continuing_run=1)
+        service.run(JOB, Budget.unbounded(service.clock), "loop-1", ticket=LoopTicket(1, 1))
     assert service.checkpoints.records[JOB].pages_fetched == walked  # type: ignore[attr-defined]
 
 

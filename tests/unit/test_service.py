@@ -8,9 +8,10 @@ import httpx
 import pytest
 
 from pleo_scope.clock import Budget
-from pleo_scope.errors import JobNotClaimed, PublishFailed, WalkInProgress
+from pleo_scope.errors import JobNotClaimed, PublishFailed, WalkInProgress, WalkSuperseded
 from pleo_scope.models import JsonObject
-from pleo_scope.service import ScopeJobService, ServiceSettings
+from pleo_scope.ports import LoopTicket
+from pleo_scope.service import ScopeJobService, ServiceSettings, wait_for_step_functions
 from tests.fakes import (
     MemoryArchive,
     MemoryCheckpoints,
@@ -19,10 +20,12 @@ from tests.fakes import (
     RecordingHandOver,
 )
 from tests.support import FakeClock, make_client, reference_scope
-from tooling.pleo_sim import PleoSimulator, SimJob
+from tooling.pleo_sim import Fault, PleoSimulator, SimJob
 from tooling.pleo_sim.transport import in_memory_transport
 
 JOB = "55555555-0000-4000-8000-000000000005"
+LOOP = LoopTicket(run_id=1, hand_over=1)
+"""A loop invocation of the first hand-over's execution."""
 
 
 @pytest.fixture
@@ -140,16 +143,17 @@ def test_out_of_time_hands_over_from_outside_step_functions_only(
     simulator.job(JOB).generated_items = 200
     result, _ = service.run(JOB, Budget.from_remaining(clock, 9.0), "trigger")
     assert result["done"] is False
-    assert result["handedOver"]["executionArn"].endswith(f"{JOB}-1")
-    assert service.hand_over.started == [(JOB, 1)]  # type: ignore[attr-defined]
+    assert result["handedOver"]["executionArn"].endswith(f"{JOB}-r1-h1")
+    assert result["continuation"] == {"runId": 1, "handOver": 1}
+    assert service.hand_over.started == [(JOB, 1, 1)]  # type: ignore[attr-defined]
 
-    looped, _ = service.run(JOB, Budget.from_remaining(clock, 9.0), "loop-1", continuing_run=1)
+    looped, _ = service.run(JOB, Budget.from_remaining(clock, 9.0), "loop-1", ticket=LOOP)
     assert looped["done"] is False
     assert "handedOver" not in looped
-    assert service.hand_over.started == [(JOB, 1)]  # type: ignore[attr-defined]
+    assert service.hand_over.started == [(JOB, 1, 1)]  # type: ignore[attr-defined]
     assert looped["pagesFetched"] > result["pagesFetched"] > 0
 
-    final, _ = service.run(JOB, Budget.unbounded(clock), "loop-2", continuing_run=1)
+    final, _ = service.run(JOB, Budget.unbounded(clock), "loop-2", ticket=LOOP)
     assert final["done"] is True
     assert service.archive.get_scope(JOB) == expected(simulator)
 
@@ -170,7 +174,7 @@ def test_publishing_stops_on_the_budget_and_resumes_at_the_published_position(
     assert result["done"] is False
     assert result["phase"] == "scoped"
     assert result["itemsPublished"] == 100  # one batch of 10 units
-    final, _ = service.run(JOB, Budget.unbounded(clock), "loop", continuing_run=1)
+    final, _ = service.run(JOB, Budget.unbounded(clock), "loop", ticket=LOOP)
     positions = [m["position"] for m in queue_of(service).items()]
     assert positions == list(range(final["itemsInScope"]))
 
@@ -198,14 +202,89 @@ def test_a_walk_finished_late_leaves_the_rebuild_to_a_fresh_invocation(
     results = [service.run(JOB, Budget.from_remaining(clock, 9.0), "trigger")[0]]
     while results[-1]["phase"] == "walking":
         owner = f"loop-{len(results)}"
-        results.append(service.run(JOB, Budget.from_remaining(clock, 9.0), owner, 1)[0])
+        results.append(service.run(JOB, Budget.from_remaining(clock, 9.0), owner, LOOP)[0])
     # The last page came 2 s into the invocation; 8 pages read back at 0.8 s each leave
     # too little for the other 2 (projected from that rate) and the margin: not now.
     assert [r["pagesFetched"] for r in results] == [3, 6, 9, 10]
     assert (results[-1]["done"], results[-1]["phase"]) == (False, "walked")
     # A fresh invocation that walked nothing rebuilds whatever the projection says.
-    rebuilt, _ = service.run(JOB, Budget.from_remaining(clock, 9.0), "loop-5", 1)
+    rebuilt, _ = service.run(JOB, Budget.from_remaining(clock, 9.0), "loop-5", LOOP)
     assert rebuilt["phase"] == "scoped"  # 1 + 8 s of 9: the publish is left to the next
     assert service.archive.get_scope(JOB) == expected(simulator)
-    final, _ = service.run(JOB, Budget.unbounded(clock), "loop-6", 1)
+    final, _ = service.run(JOB, Budget.unbounded(clock), "loop-6", LOOP)
     assert final["done"] is True
+
+
+def test_a_trigger_adopts_the_running_execution_and_touches_nothing(
+    service: ScopeJobService, clock: FakeClock, simulator: PleoSimulator
+) -> None:
+    simulator.job(JOB).generated_items = 200
+    first, _ = service.run(JOB, Budget.from_remaining(clock, 9.0), "trigger-1")
+    requests = len(simulator.log)
+    again, _ = service.run(JOB, Budget.from_remaining(clock, 9.0), "trigger-2")
+    assert again["handedOver"] == {
+        "executionArn": first["handedOver"]["executionArn"],
+        "adopted": True,
+    }
+    assert again["pagesFetched"] == first["pagesFetched"]
+    assert len(simulator.log) == requests  # no Pleo call
+    assert service.hand_over.started == [(JOB, 1, 1)]  # type: ignore[attr-defined]
+
+
+def test_a_trigger_takes_over_from_a_closed_execution_and_hands_over_anew(
+    service: ScopeJobService, clock: FakeClock, simulator: PleoSimulator
+) -> None:
+    simulator.job(JOB).generated_items = 200
+    service.run(JOB, Budget.from_remaining(clock, 9.0), "trigger-1")
+    # The loop's invocation dies holding the lease, and its execution ends.
+    checkpoints = service.checkpoints
+    checkpoints.leases[JOB] = "killed-loop-invocation"  # type: ignore[attr-defined]
+    checkpoints.lease_hand_overs[JOB] = 1  # type: ignore[attr-defined]
+    service.hand_over.close_all()  # type: ignore[attr-defined]
+    again, _ = service.run(JOB, Budget.from_remaining(clock, 9.0), "trigger-2")
+    assert again["pagesFetched"] == 6  # went on from the checkpoint
+    assert again["handedOver"]["executionArn"].endswith("-r1-h2")
+    assert again["continuation"] == {"runId": 1, "handOver": 2}
+    assert service.hand_over.started == [(JOB, 1, 1), (JOB, 1, 2)]  # type: ignore[attr-defined]
+    # The first hand-over's execution, were it to run again, is told it is superseded.
+    with pytest.raises(WalkSuperseded, match="hand-over 2 owns the walk"):
+        service.run(JOB, Budget.unbounded(clock), "late-loop", ticket=LOOP)
+    final, _ = service.run(JOB, Budget.unbounded(clock), "loop", ticket=LoopTicket(1, 2))
+    assert final["done"] is True
+    assert service.archive.get_scope(JOB) == expected(simulator)
+
+
+def test_a_lease_held_by_a_live_trigger_is_respected(
+    service: ScopeJobService, clock: FakeClock
+) -> None:
+    service.checkpoints.leases[JOB] = "another-trigger"  # type: ignore[attr-defined]
+    with pytest.raises(WalkInProgress):
+        service.run(JOB, Budget.unbounded(clock), "loop", ticket=LOOP)
+
+
+def test_a_far_future_retry_after_waits_at_most_a_day(
+    service: ScopeJobService, clock: FakeClock, simulator: PleoSimulator
+) -> None:
+    simulator.inject(
+        JOB,
+        Fault("status", status=429, retry_after="Fri, 31 Dec 9999 23:59:59 GMT", times=1),
+    )
+    result, _ = service.run(JOB, Budget.unbounded(clock), "trigger")
+    assert result["done"] is False
+    assert result["waitSeconds"] == 86_400
+
+
+@pytest.mark.parametrize(
+    ("asked", "waited"),
+    [
+        (0.0, 0),
+        (-3.0, 0),
+        (float("nan"), 0),
+        (0.2, 1),
+        (59.0, 59),
+        (1e12, 86_400),
+        (float("inf"), 86_400),
+    ],
+)
+def test_waits_for_step_functions_are_whole_seconds_up_to_a_day(asked: float, waited: int) -> None:
+    assert wait_for_step_functions(asked) == waited

@@ -300,7 +300,9 @@ class PleoSimulator:
         end = offset + size
         has_next = end < total
         start_cursor = self._cursor(state, offset, page_index)
-        end_cursor = self._cursor(state, min(end, total), page_index + 1)
+        end_cursor: str | None = self._cursor(state, min(end, total), page_index + 1)
+        if not has_next and not job.last_end_cursor:
+            end_cursor = None
         pagination = {
             "currentRequestPagination": {
                 "after": after,
@@ -324,9 +326,8 @@ class PleoSimulator:
     def _cursor(self, state: _JobState, offset: int, page_index: int) -> str:
         # Opaque to clients; every issued cursor is a distinct string.
         state.cursor_serial += 1
-        raw = json.dumps(
-            {"j": state.job.id, "o": offset, "p": page_index, "s": state.cursor_serial}
-        )
+        serial = 0 if state.job.stable_cursors else state.cursor_serial
+        raw = json.dumps({"j": state.job.id, "o": offset, "p": page_index, "s": serial})
         return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
     @staticmethod

@@ -29,6 +29,11 @@ class SimJob:
     company_id: str = "9f1c2c1e-0000-4000-8000-000000000001"
     status_overrides: dict[str, str] = field(default_factory=dict)
     """accountingEntryId -> status, applied when an item is served (mid-walk changes)."""
+    stable_cursors: bool = False
+    """The same position always gets the same cursor (APIs that derive it from the
+    position), so a walk that starts over meets its own cursors again."""
+    last_end_cursor: bool = True
+    """False: the last page's `endCursor` is null (allowed when `hasNextPage` is false)."""
 
     def __post_init__(self) -> None:
         self.seed = self.seed or self.id

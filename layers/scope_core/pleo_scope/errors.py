@@ -118,8 +118,20 @@ class UnitTooLarge(ConfigurationError):
     SCOPE_UNIT_SIZE, then re-trigger. Nothing of the unit was sent."""
 
 
+class ArchivedPageMissing(ScopeError):
+    """A page the checkpoint says was archived is not in S3: the walk starts a new run."""
+
+
 # --- concurrency ----------------------------------------------------------------------------
 
 
 class WalkInProgress(ScopeError):
     """Another invocation holds this job's walk; this one stops without touching it."""
+
+
+class HandOverFailed(ScopeError):
+    """Step Functions would not start the execution that takes the walk over."""
+
+
+class WalkSuperseded(ScopeError):
+    """A newer hand-over owns this job's walk: the execution that got this ends quietly."""

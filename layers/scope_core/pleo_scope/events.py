@@ -21,6 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from pleo_scope.errors import InvalidEvent
+from pleo_scope.ports import LoopTicket
 
 DETAIL_TYPE = "Export Job Claimed"
 # Job ids go into URLs and S3 keys: accept only the UUID form Pleo uses.
@@ -33,12 +34,12 @@ _NAME_CHARS = 40  # of each name, at most
 @dataclass(frozen=True, slots=True)
 class ScopeRequest:
     job_id: str
-    run_id: int | None = None
-    """Set for a Step Functions loop invocation: the walk run it continues."""
+    ticket: LoopTicket | None = None
+    """Set for a Step Functions loop invocation: the run and hand-over it works for."""
 
     @property
     def from_step_functions(self) -> bool:
-        return self.run_id is not None
+        return self.ticket is not None
 
 
 def parse_event(event: Any) -> ScopeRequest:
@@ -72,13 +73,22 @@ def _job_claimed(event: Mapping[str, Any]) -> ScopeRequest:
 def _loop_state(event: Mapping[str, Any]) -> ScopeRequest:
     check = _Checker("LoopState")
     job_id = check.job_id(event, "jobId")
-    run_id = None
+    run_id = hand_over = None
     continuation = event["continuation"]
     if isinstance(continuation, dict):
         run_id = check.positive_integer(continuation, "runId", "continuation.")
+        hand_over = check.positive_integer(continuation, "handOver", "continuation.")
     else:
         check.problem("continuation", "Input should be an object")
-    return check.request(job_id, run_id)
+    # The execution that invoked (`$$.Execution.Id`): it becomes the walk's owner of record.
+    execution = event.get("execution")
+    if execution is not None and not isinstance(execution, str):
+        check.problem("execution", "Input should be a string")
+        execution = None
+    ticket = None
+    if run_id is not None and hand_over is not None:
+        ticket = LoopTicket(run_id, hand_over, execution)
+    return check.request(job_id, ticket)
 
 
 def _direct(event: Mapping[str, Any]) -> ScopeRequest:
@@ -147,7 +157,7 @@ class _Checker:
         self.problem(prefix + name, "Input should be a UUID (8-4-4-4-12 hexadecimal digits)")
         return None
 
-    def request(self, job_id: str | None, run_id: int | None = None) -> ScopeRequest:
+    def request(self, job_id: str | None, ticket: LoopTicket | None = None) -> ScopeRequest:
         if self._problems or job_id is None:
             raise InvalidEvent(f"invalid {self._shape} event: " + "; ".join(self._problems))
-        return ScopeRequest(job_id, run_id)
+        return ScopeRequest(job_id, ticket)

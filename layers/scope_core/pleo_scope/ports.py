@@ -34,6 +34,14 @@ class WalkState:
     unit_count: int | None = None
     units_published: int = 0
     """Every unit below this one is on the queue and in the ledger (same atomic write)."""
+    hand_overs: int = 0
+    """How many times a trigger handed this job's walk to Step Functions: the number of the
+    current hand-over, which names its executions and is what a loop invocation works for."""
+    execution_arn: str | None = None
+    """The execution that owns the walk since the last hand-over (its newest generation)."""
+    lease_expires_at: int = 0
+    lease_hand_over: int | None = None
+    """The hand-over whose loop invocation holds the lease; None for a trigger."""
 
     @property
     def position(self) -> WalkPosition:
@@ -43,12 +51,35 @@ class WalkState:
         return replace(self, **changes)
 
 
+@dataclass(frozen=True, slots=True)
+class LoopTicket:
+    """What a Step Functions loop invocation works for: a run, under one hand-over."""
+
+    run_id: int
+    hand_over: int
+    execution_arn: str | None = None
+
+
 class CheckpointStore(Protocol):
+    def peek(self, job_id: str) -> WalkState | None:
+        """The job's walk record as it stands, without taking the lease (`owner` is the
+        lease holder's)."""
+        ...
+
     def begin(
-        self, job_id: str, owner: str, lease_seconds: float, continuing_run: int | None
+        self,
+        job_id: str,
+        owner: str,
+        lease_seconds: float,
+        ticket: LoopTicket | None,
+        *,
+        take_over_from: int | None = None,
     ) -> WalkState:
         """Take the job's lease, or raise `WalkInProgress`. Starts a new run when there is
-        none, or when the last one was published and this is not a loop invocation."""
+        none, or when the last one was published and this is not a loop invocation.
+
+        A lease held by an invocation of hand-over `take_over_from` (or of the ticket's own
+        hand-over) is taken over even before it expires: that invocation is known dead."""
         ...
 
     def advance(
@@ -57,6 +88,10 @@ class CheckpointStore(Protocol):
         """Move the cursor one page on; fails if another invocation moved it meanwhile.
         `complete` (the last page) also moves the phase to `walked` in the same write, so
         that "first page" and "after the last page" are never confused."""
+        ...
+
+    def restart(self, state: WalkState) -> WalkState:
+        """Start a new run of the walk (under the lease): its archive could not be read."""
         ...
 
     def update(self, state: WalkState, **changes: Any) -> WalkState:
@@ -138,8 +173,18 @@ class PublishLedger(Protocol):
 
 
 class HandOver(Protocol):
-    def start(self, job_id: str, run_id: int, loop_state: dict[str, Any]) -> str:
-        """Start (or find) the job's Step Functions walk; returns the execution ARN."""
+    def execution_arn(self, job_id: str, run_id: int, hand_over: int) -> str:
+        """The ARN the first execution of this hand-over gets (known before it starts)."""
+        ...
+
+    def start(self, job_id: str, run_id: int, hand_over: int, wait_seconds: int) -> bool:
+        """Start the hand-over's first execution. False when its name is already taken by
+        an execution that is no longer running."""
+        ...
+
+    def running_execution(self, execution_arn: str) -> str | None:
+        """The running execution of that execution's hand-over (itself, or the generation
+        it continued as), or None when the hand-over's walk is no longer running."""
         ...
 
 

@@ -4,18 +4,21 @@ build and write the scope, publish it. Knows the ports, not AWS or event shapes.
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from pleo_scope.clock import Budget, Clock, SystemClock
-from pleo_scope.errors import JobNotClaimed
+from pleo_scope.errors import ArchivedPageMissing, JobNotClaimed
 from pleo_scope.invocation import InvocationStats, ServiceSettings
 from pleo_scope.models import CLAIMED
-from pleo_scope.pleo_client import PleoClient
+from pleo_scope.ownership import Ownership, adopted
+from pleo_scope.pleo_client import PleoClient, RetryDeferred
 from pleo_scope.ports import (
     CheckpointStore,
     HandOver,
+    LoopTicket,
     NoObserver,
     PublishLedger,
     ScopeArchive,
@@ -31,6 +34,10 @@ __all__ = ["InvocationStats", "ScopeJobService", "ServiceSettings"]
 
 logger = logging.getLogger(__name__)
 
+MAX_LEASE_SECONDS = 3600.0
+MAX_WAIT_SECONDS = 86_400
+"""The longest pause a continuation asks Step Functions for, whatever Pleo sends."""
+
 
 @dataclass
 class ScopeJobService:
@@ -45,13 +52,14 @@ class ScopeJobService:
     observer: StepObserver = field(default_factory=NoObserver)
 
     def run(
-        self, job_id: str, budget: Budget, owner: str, continuing_run: int | None = None
+        self, job_id: str, budget: Budget, owner: str, ticket: LoopTicket | None = None
     ) -> tuple[dict[str, Any], InvocationStats]:
+        """`ticket` is None for a trigger (EventBridge, direct), set for a loop invocation."""
         stats = InvocationStats()
         started = self.clock.monotonic()
         retries, throttles = self.pleo.stats.retries, self.pleo.stats.throttles
         try:
-            result = self._run(job_id, budget, owner, continuing_run, stats)
+            result = self._run(job_id, budget, owner, ticket, stats)
         finally:
             stats.pleo_retries = self.pleo.stats.retries - retries
             stats.pleo_throttles = self.pleo.stats.throttles - throttles
@@ -63,24 +71,45 @@ class ScopeJobService:
         job_id: str,
         budget: Budget,
         owner: str,
-        continuing_run: int | None,
+        ticket: LoopTicket | None,
         stats: InvocationStats,
     ) -> dict[str, Any]:
-        job = self.pleo.get_job(job_id, budget)
+        ownership = Ownership(self.checkpoints, self.hand_over)
+        take_over_from = None
+        if ticket is None:
+            current = ownership.find_owner(job_id)
+            if current.record is not None and current.running_execution is not None:
+                return adopted(current.record, current.running_execution)
+            take_over_from = current.dead_hand_over
+        deferred = self._check_job(job_id, budget)
+        lease = min(budget.remaining() + self.settings.safety_margin_seconds, MAX_LEASE_SECONDS)
+        state = self.checkpoints.begin(job_id, owner, lease, ticket, take_over_from=take_over_from)
+        try:
+            if ticket is not None:
+                state = ownership.check_ticket(state, ticket)
+            if deferred is not None:
+                # Pleo throttles even the job check: wait in Step Functions, not here.
+                result = self._continuation(state, deferred.wait_seconds)
+            else:
+                result = self._continue(state, budget, stats)
+            if not result["done"] and ticket is None:
+                # Outside Step Functions: hand the rest of the walk to the state machine.
+                arn = ownership.hand_over_walk(state, result)
+                result["handedOver"] = {"executionArn": arn}
+        finally:
+            self.checkpoints.release(state)
+        return result
+
+    def _check_job(self, job_id: str, budget: Budget) -> RetryDeferred | None:
+        """The job must exist and be claimed; a wait Pleo asks for is returned, not slept."""
+        try:
+            job = self.pleo.get_job(job_id, budget)
+        except RetryDeferred as deferred:
+            return deferred
         if job.status != CLAIMED:
             raise JobNotClaimed(job_id, job.status)
         self.observer.on_step("job_checked", job_id, 0)
-        lease = budget.remaining() + self.settings.safety_margin_seconds
-        state = self.checkpoints.begin(job_id, owner, min(lease, 3600.0), continuing_run)
-        try:
-            result = self._continue(state, budget, stats)
-        finally:
-            self.checkpoints.release(state)
-        if not result["done"] and continuing_run is None:
-            # Outside Step Functions: hand the rest of the walk to the state machine.
-            arn = self.hand_over.start(job_id, result["continuation"]["runId"], result)
-            result["handedOver"] = {"executionArn": arn}
-        return result
+        return None
 
     def _continue(self, state: WalkState, budget: Budget, stats: InvocationStats) -> dict[str, Any]:
         stats.walk_started_at = state.started_at
@@ -89,14 +118,17 @@ class ScopeJobService:
             state, outcome, builder = self._walk_step().walk(state, budget, stats)
             if not outcome.done:
                 return self._continuation(state, outcome.wait_seconds)
-            state = self.checkpoints.update(state, phase="walked")
             if builder is not None:
                 scope = builder.build()
         if state.phase == "walked":
             if scope is None:
                 # Only an invocation that spent time walking may leave it to a fresh one.
                 may_defer = stats.pages_fetched > 0
-                scope = self._walk_step().rebuild(state, budget, may_defer=may_defer)
+                try:
+                    scope = self._walk_step().rebuild(state, budget, may_defer=may_defer)
+                except ArchivedPageMissing as missing:
+                    logger.warning("walking the job again", extra={"reason": str(missing)})
+                    return self._continuation(self.checkpoints.restart(state), 0.0)
                 if scope is None:
                     return self._continuation(state, 0.0)
             state = self._write_scope(state, scope)
@@ -147,8 +179,8 @@ class ScopeJobService:
             "phase": state.phase,
             "pagesFetched": state.pages_fetched,
             "itemsPublished": state.items_published,
-            "waitSeconds": int(wait_seconds + 0.999),
-            "continuation": {"runId": state.run_id},
+            "waitSeconds": wait_for_step_functions(wait_seconds),
+            "continuation": {"runId": state.run_id, "handOver": state.hand_overs},
         }
 
     def _done(self, state: WalkState) -> dict[str, Any]:
@@ -164,3 +196,11 @@ class ScopeJobService:
                 "manifestKey": location.manifest_key,
             },
         }
+
+
+def wait_for_step_functions(seconds: float) -> int:
+    """Whole seconds from 0 to 86,400 for the Wait state, whatever Pleo asked for (a
+    far-future date, `inf`, `nan`)."""
+    if not seconds > 0:  # also nan
+        return 0
+    return MAX_WAIT_SECONDS if seconds >= MAX_WAIT_SECONDS else math.ceil(seconds)

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from typing import TYPE_CHECKING
 
+from pleo_scope.errors import ArchivedPageMissing
 from pleo_scope.models import JsonObject, parse_page
 from pleo_scope.ports import ScopeLocation
 
@@ -44,7 +45,12 @@ class S3ScopeArchive:
         self, job_id: str, run_id: int, count: int
     ) -> Generator[list[JsonObject], None, None]:
         def fetch(number: int) -> list[JsonObject]:
-            body = self._get(page_key(job_id, run_id, number))
+            try:
+                body = self._get(page_key(job_id, run_id, number))
+            except self._client.exceptions.NoSuchKey:
+                raise ArchivedPageMissing(
+                    f"export job {job_id}: page {number} of run {run_id} is not in the archive"
+                ) from None
             return parse_page(json.loads(body), job_id).items
 
         # A sliding window of reads in flight keeps memory flat and S3 busy; results are

@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 from pleo_scope.aws.keys import CURSOR_SK, WALK_SK, cursor_pk, walk_pk
 from pleo_scope.clock import Clock
 from pleo_scope.errors import WalkInProgress
-from pleo_scope.ports import WalkState
+from pleo_scope.ports import LoopTicket, WalkState
 from pleo_scope.scope import iso_utc
 from pleo_scope.walk import WalkPosition
 
@@ -29,6 +29,8 @@ _ATTRIBUTE_OF = {
     "unit_size": "unitSize",
     "unit_count": "unitCount",
     "units_published": "unitsPublished",
+    "hand_overs": "handOvers",
+    "execution_arn": "executionArn",
 }
 
 
@@ -38,23 +40,50 @@ class DynamoCheckpointStore:
         self._table = table
         self._clock = clock
 
+    def peek(self, job_id: str) -> WalkState | None:
+        reply = self._client.get_item(
+            TableName=self._table, Key=_walk_key(job_id), ConsistentRead=True
+        )
+        item = reply.get("Item")
+        if item is None or "runId" not in item:
+            return None
+        return _state(job_id, item.get("leaseOwner", {}).get("S", ""), item)
+
     def begin(
-        self, job_id: str, owner: str, lease_seconds: float, continuing_run: int | None
+        self,
+        job_id: str,
+        owner: str,
+        lease_seconds: float,
+        ticket: LoopTicket | None,
+        *,
+        take_over_from: int | None = None,
     ) -> WalkState:
         now = self._clock.now().timestamp()
+        values: dict[str, AttributeValueTypeDef] = {
+            ":owner": {"S": owner},
+            ":until": {"N": str(int(now + lease_seconds) + 1)},
+            ":now": {"N": str(int(now))},
+        }
+        condition = "attribute_not_exists(pk) OR leaseExpiresAt < :now OR leaseOwner = :owner"
+        # An invocation of a hand-over whose execution is closed, or an earlier invocation
+        # of this loop (the loop runs one at a time), is dead: its lease need not run out.
+        dead = sorted({h for h in (take_over_from, ticket and ticket.hand_over) if h})
+        for index, hand_over in enumerate(dead):
+            condition += f" OR leaseHandOver = :dead{index}"
+            values[f":dead{index}"] = {"N": str(hand_over)}
+        update = "SET leaseOwner = :owner, leaseExpiresAt = :until"
+        if ticket is None:
+            update += " REMOVE leaseHandOver"
+        else:
+            update += ", leaseHandOver = :mine"
+            values[":mine"] = {"N": str(ticket.hand_over)}
         try:
             reply = self._client.update_item(
                 TableName=self._table,
                 Key=_walk_key(job_id),
-                UpdateExpression="SET leaseOwner = :owner, leaseExpiresAt = :until",
-                ConditionExpression=(
-                    "attribute_not_exists(pk) OR leaseExpiresAt < :now OR leaseOwner = :owner"
-                ),
-                ExpressionAttributeValues={
-                    ":owner": {"S": owner},
-                    ":until": {"N": str(int(now + lease_seconds) + 1)},
-                    ":now": {"N": str(int(now))},
-                },
+                UpdateExpression=update,
+                ConditionExpression=condition,
+                ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
             )
         except ClientError as error:
@@ -64,9 +93,12 @@ class DynamoCheckpointStore:
                 ) from None
             raise
         item = reply["Attributes"]
-        if "runId" not in item or (item["phase"]["S"] == "published" and continuing_run is None):
+        if "runId" not in item or (item["phase"]["S"] == "published" and ticket is None):
             return self._start_run(job_id, owner, int(item.get("runId", {"N": "0"})["N"]) + 1)
         return _state(job_id, owner, item)
+
+    def restart(self, state: WalkState) -> WalkState:
+        return self._start_run(state.job_id, state.owner, state.run_id + 1)
 
     def _start_run(self, job_id: str, owner: str, run_id: int) -> WalkState:
         reply = self._client.update_item(
@@ -233,6 +265,10 @@ def _state(job_id: str, owner: str, item: dict[str, Any]) -> WalkState:
         unit_size=number("unitSize"),
         unit_count=number("unitCount"),
         units_published=number("unitsPublished") or 0,
+        hand_overs=number("handOvers") or 0,
+        execution_arn=text("executionArn"),
+        lease_expires_at=number("leaseExpiresAt") or 0,
+        lease_hand_over=number("leaseHandOver"),
     )
 
 

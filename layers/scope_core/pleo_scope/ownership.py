@@ -1,0 +1,86 @@
+"""One owner per run (DESIGN.md, "Hand-over and ownership").
+
+A trigger that finds the walk owned by a running execution adopts it; one that finds the
+owning execution closed takes the lease over (its holder is dead) and, if it cannot finish,
+hands over to a new execution under a new hand-over number. A loop invocation works only
+for the hand-over that started its execution.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pleo_scope.errors import HandOverFailed, WalkSuperseded
+from pleo_scope.ports import CheckpointStore, HandOver, LoopTicket, WalkState
+
+START_ATTEMPTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """What a trigger learnt of the walk before touching it."""
+
+    record: WalkState | None
+    running_execution: str | None
+
+    @property
+    def dead_hand_over(self) -> int | None:
+        """The hand-over holding the lease, when its execution is no longer running."""
+        if self.record is None or self.running_execution is not None:
+            return None
+        return self.record.lease_hand_over
+
+
+@dataclass
+class Ownership:
+    checkpoints: CheckpointStore
+    hand_over: HandOver
+
+    def find_owner(self, job_id: str) -> Owner:
+        record = self.checkpoints.peek(job_id)
+        if record is None or record.phase == "published" or record.execution_arn is None:
+            return Owner(record, None)
+        return Owner(record, self.hand_over.running_execution(record.execution_arn))
+
+    def check_ticket(self, state: WalkState, ticket: LoopTicket) -> WalkState:
+        """A loop invocation goes on only for the current hand-over; its execution (a new
+        generation after continue-as-new) becomes the one the record names."""
+        if ticket.hand_over != state.hand_overs:
+            raise WalkSuperseded(
+                f"export job {state.job_id}: hand-over {state.hand_overs} owns the walk,"
+                f" not hand-over {ticket.hand_over}"
+            )
+        if ticket.execution_arn and ticket.execution_arn != state.execution_arn:
+            return self.checkpoints.update(state, execution_arn=ticket.execution_arn)
+        return state
+
+    def hand_over_walk(self, state: WalkState, continuation: dict[str, Any]) -> str:
+        """Start a new execution for the rest of the walk (under the lease); returns its ARN.
+        The record names it before it starts, so that no trigger can miss it."""
+        run_id = continuation["continuation"]["runId"]
+        number = state.hand_overs
+        for _ in range(START_ATTEMPTS):
+            number += 1
+            arn = self.hand_over.execution_arn(state.job_id, run_id, number)
+            state = self.checkpoints.update(state, hand_overs=number, execution_arn=arn)
+            if self.hand_over.start(state.job_id, run_id, number, continuation["waitSeconds"]):
+                continuation["continuation"]["handOver"] = number
+                return arn
+        raise HandOverFailed(
+            f"export job {state.job_id}: {START_ATTEMPTS} execution names in a row were taken"
+        )
+
+
+def adopted(record: WalkState, execution_arn: str) -> dict[str, Any]:
+    """A trigger's answer when a running execution owns the walk: nothing was touched."""
+    return {
+        "jobId": record.job_id,
+        "done": False,
+        "phase": record.phase,
+        "pagesFetched": record.pages_fetched,
+        "itemsPublished": record.items_published,
+        "waitSeconds": 0,
+        "continuation": {"runId": record.run_id, "handOver": record.hand_overs},
+        "handedOver": {"executionArn": execution_arn, "adopted": True},
+    }
