@@ -44,16 +44,19 @@ class Ownership:
         return Owner(record, self.hand_over.running_execution(record.execution_arn))
 
     def check_ticket(self, state: WalkState, ticket: LoopTicket) -> WalkState:
-        """A loop invocation goes on only for the current hand-over; its execution (a new
-        generation after continue-as-new) becomes the one the record names."""
-        if ticket.hand_over != state.hand_overs:
+        """A loop invocation of an older hand-over stops; otherwise its hand-over and its
+        execution (a new generation after continue-as-new) become the ones of record."""
+        if ticket.hand_over < state.hand_overs:
             raise WalkSuperseded(
                 f"export job {state.job_id}: hand-over {state.hand_overs} owns the walk,"
                 f" not hand-over {ticket.hand_over}"
             )
+        changes: dict[str, Any] = {}
+        if ticket.hand_over > state.hand_overs:  # started by hand (`sam local invoke`)
+            changes["hand_overs"] = ticket.hand_over
         if ticket.execution_arn and ticket.execution_arn != state.execution_arn:
-            return self.checkpoints.update(state, execution_arn=ticket.execution_arn)
-        return state
+            changes["execution_arn"] = ticket.execution_arn
+        return self.checkpoints.update(state, **changes) if changes else state
 
     def hand_over_walk(self, state: WalkState, continuation: dict[str, Any]) -> str:
         """Start a new execution for the rest of the walk (under the lease); returns its ARN.
