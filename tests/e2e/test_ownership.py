@@ -58,12 +58,12 @@ def on_call(number: int, action: Callable[[], None]) -> Callable[[Handler], Hand
 
 
 def test_a_retrigger_after_a_failed_execution_starts_a_new_one(stack: Stack) -> None:
-    job = slow_job(stack)
+    job = slow_job(stack, items=600)
 
-    def revoke() -> None:  # the loop's first invocation meets a revoked key: a final error
+    def revoke() -> None:  # the loop's second invocation meets a revoked key: a final error
         stack.simulator.api_keys = {}
 
-    with routed(stack, on_call(1, revoke)):
+    with routed(stack, on_call(2, revoke)):
         first = trigger(stack, job.id)
         failed = follow_walk(stack.aws, job.id)
     assert failed.final["status"] == "FAILED"
@@ -192,7 +192,7 @@ class FailingOnce:
 
 
 def test_aws_errors_and_killed_invocations_inside_the_loop_are_retried(stack: Stack) -> None:
-    job = slow_job(stack)
+    job = slow_job(stack, items=600)
     service = stack.app.app.service
     ports = {"archive": service.archive, "checkpoints": service.checkpoints}
 

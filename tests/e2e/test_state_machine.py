@@ -42,13 +42,13 @@ def hand_over(stack: Stack, job: SimJob) -> WalkExecutions:
 
 
 def test_a_large_job_loops_continues_as_new_and_matches_one_invocation(stack: Stack) -> None:
-    job = slow_job(stack)
+    job = slow_job(stack, items=600)
     with routed(stack) as invocations:
         walk = hand_over(stack, job)
     assert walk.final["status"] == "SUCCEEDED", walk.final
     output = json.loads(walk.final["output"])
     assert output["done"] is True
-    assert output["pagesFetched"] == 30
+    assert output["pagesFetched"] == 60
     assert len(invocations) >= 3
     assert all("result" in i for i in invocations)  # no invocation failed
     assert len(walk.executions) >= 2  # continued as new at least once

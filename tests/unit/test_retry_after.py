@@ -7,6 +7,7 @@ import pytest
 from pleo_scope.clock import Budget
 from pleo_scope.errors import PleoUnavailable
 from pleo_scope.pleo_client import MAX_WAIT_SECONDS, RetryDeferred, parse_retry_after
+from pleo_scope.ports import LoopTicket
 from pleo_scope.service import ScopeJobService
 from pleo_scope.walk import PageWalker
 from tests.fakes import (
@@ -116,7 +117,8 @@ def test_an_infinite_retry_after_mid_walk_is_a_continuation_and_a_later_run_comp
     assert (stats.pleo_retries, stats.pleo_throttles) == (0, 1)
     assert not [key for key in archive.objects if key.endswith(("scope.jsonl", "scope.json"))]
     assert service.queue.messages == []  # type: ignore[attr-defined]
-    final, _ = service.run(JOB, Budget.unbounded(clock), "re-trigger")
+    # The loop of the execution it handed over to goes on once the wait is over.
+    final, _ = service.run(JOB, Budget.unbounded(clock), "loop", LoopTicket(1, 1))
     assert final["done"] is True
     job = sim.job(JOB)
     assert archive.get_scope(JOB) == reference_scope([job.item_at(i) for i in range(250)])

@@ -14,7 +14,7 @@ from pleo_scope.errors import ArchivedPageMissing, JobNotClaimed
 from pleo_scope.invocation import InvocationStats, ServiceSettings
 from pleo_scope.models import CLAIMED
 from pleo_scope.ownership import Ownership, adopted
-from pleo_scope.pleo_client import PleoClient, RetryDeferred
+from pleo_scope.pleo_client import MAX_WAIT_SECONDS, PleoClient, RetryDeferred
 from pleo_scope.ports import (
     CheckpointStore,
     HandOver,
@@ -35,8 +35,6 @@ __all__ = ["InvocationStats", "ScopeJobService", "ServiceSettings"]
 logger = logging.getLogger(__name__)
 
 MAX_LEASE_SECONDS = 3600.0
-MAX_WAIT_SECONDS = 86_400
-"""The longest pause a continuation asks Step Functions for, whatever Pleo sends."""
 
 
 @dataclass
@@ -200,7 +198,9 @@ class ScopeJobService:
 
 def wait_for_step_functions(seconds: float) -> int:
     """Whole seconds from 0 to 86,400 for the Wait state, whatever Pleo asked for (a
-    far-future date, `inf`, `nan`)."""
-    if not seconds > 0:  # also nan
+    far-future date, `inf`, `nan`: not finite counts as longer than any cap)."""
+    if math.isnan(seconds):
+        return MAX_WAIT_SECONDS
+    if seconds <= 0:
         return 0
     return MAX_WAIT_SECONDS if seconds >= MAX_WAIT_SECONDS else math.ceil(seconds)
