@@ -8,7 +8,7 @@ SAM_STAMP := $(SAM_VENV)/.installed
 CHECKOV_VENV ?= .checkov-venv
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: demo test lint build checkov local-stack bench bench-quick robustness robustness-light clean
+.PHONY: demo test lint build checkov local-stack bench bench-quick robustness robustness-light chaos clean
 
 $(STAMP): requirements-dev.txt layers/scope_core/requirements.txt pyproject.toml
 	@test -x $(PY) || $$(tooling/find-python.sh) -m venv $(VENV)
@@ -69,6 +69,9 @@ robustness: $(STAMP)  ## regenerate the README's robustness table (the full matr
 
 robustness-light: $(STAMP)  ## print the light matrix the tests run (the README is left alone)
 	$(PY) -m tooling.robustness $(ARGS)
+
+chaos: $(STAMP)  ## the chaos soak: large jobs through the state machine under every fault (~5 min)
+	$(PY) -m tooling.chaos --write-readme $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .aws-sam
