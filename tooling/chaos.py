@@ -142,9 +142,14 @@ class Soak:
             self._faults(mix, row, kills),
             route_lambda(self._loop_handler(mix, row, kills), INVOCATION_SECONDS),
         ):
-            chaos = [threading.Thread(target=self._chaos, args=(mix, row, created), daemon=True)]
+            chaos_kills = kills if mix.kills else None
+            chaos = [
+                threading.Thread(
+                    target=self._chaos, args=(mix, row, created, chaos_kills), daemon=True
+                )
+            ]
             for job in created:
-                self.trigger(job.id, row)
+                self.trigger(job.id, row, chaos_kills)
             self.stop.clear()
             for thread in chaos:
                 thread.start()
@@ -180,14 +185,23 @@ class Soak:
 
     # -- the trigger, as EventBridge delivers it (after the idempotency window) -------------
 
-    def trigger(self, job_id: str, row: Row) -> None:
+    def trigger(self, job_id: str, row: Row, kills: KillPlan | None = None) -> None:
         with self.check_lock:  # no execution is stopped between the answer and the check
             self.stack.forget_idempotency()
+            if kills is not None and self.rng.random() < 0.25:
+                kills.plans[job_id] = (self.rng.choice(KILL_STEPS), self.rng.randint(1, 3))
             try:
                 result = self.stack.invoke({"jobId": job_id}, INVOCATION_SECONDS)
-            except Exception:
+            except InjectedCrash:
+                row.count("triggers killed")
+                self._leave_lease_behind(job_id, None, INVOCATION_SECONDS)
+                return
+            except Exception:  # EventBridge retries a failed trigger; so does this driver
                 row.count("trigger failures")
                 return
+            finally:
+                if kills is not None:
+                    kills.plans.pop(job_id, None)
             handed_over = result.get("handedOver")
             if handed_over is not None:
                 sfn = self.stack.aws.client("stepfunctions")
@@ -219,7 +233,7 @@ class Soak:
         originals = {port: getattr(service, port) for port in PORTS}
         if mix.aws:
             for port in PORTS:
-                setattr(service, port, FlakyPort(originals[port], self.rng, 0.03, row))
+                setattr(service, port, FlakyPort(originals[port], self.rng, 0.005, row))
         if mix.kills:
             service.observer = kills
         try:
@@ -236,35 +250,43 @@ class Soak:
 
         def handle(event: dict[str, Any], context: Any) -> Any:
             job_id = str(event.get("jobId"))
-            if not (mix.kills and not self.stop.is_set() and self.rng.random() < 0.25):
+            if not (mix.kills and not self.stop.is_set() and self.rng.random() < 0.4):
                 return handler(event, context)
             kills.plans[job_id] = (self.rng.choice(KILL_STEPS), self.rng.randint(1, 3))
             try:
                 return handler(event, context)
             except InjectedCrash:
-                row.count("invocations killed")
-                self._leave_lease_behind(job_id, int(event["continuation"]["handOver"]))
+                row.count("loop invocations killed")
+                hand_over = int(event["continuation"]["handOver"])
+                self._leave_lease_behind(job_id, hand_over, 900)
                 raise SandboxTimedout("Task timed out") from None
             finally:
                 kills.plans.pop(job_id, None)
 
         return handle
 
-    def _leave_lease_behind(self, job_id: str, hand_over: int) -> None:
-        """A killed invocation's lease stays for the rest of its time (here: 15 minutes,
-        Lambda's longest): only a take-over can get past it."""
+    def _leave_lease_behind(self, job_id: str, hand_over: int | None, seconds: float) -> None:
+        """A killed invocation's lease stays for the rest of its time. A loop invocation's
+        is left for 15 minutes (Lambda's longest) so that only a take-over gets past it; a
+        trigger's for its own short time-out, which the next trigger waits out."""
+        values: dict[str, Any] = {
+            ":dead": {"S": "killed-invocation"},
+            ":until": {"N": str(int(time.time() + seconds) + 1)},
+        }
+        update = "SET leaseOwner = :dead, leaseExpiresAt = :until"
+        if hand_over is None:
+            update += " REMOVE leaseHandOver"
+        else:
+            update += ", leaseHandOver = :h"
+            values[":h"] = {"N": str(hand_over)}
         self.stack.aws.client("dynamodb").update_item(
             TableName=self.stack.aws.physical["ScopeTable"],
             Key={"pk": {"S": walk_pk(job_id)}, "sk": {"S": WALK_SK}},
-            UpdateExpression="SET leaseOwner = :dead, leaseExpiresAt = :until, leaseHandOver = :h",
-            ExpressionAttributeValues={
-                ":dead": {"S": "killed-invocation"},
-                ":until": {"N": str(int(time.time()) + 900)},
-                ":h": {"N": str(hand_over)},
-            },
+            UpdateExpression=update,
+            ExpressionAttributeValues=values,
         )
 
-    def _chaos(self, mix: Mix, row: Row, jobs: list[SimJob]) -> None:
+    def _chaos(self, mix: Mix, row: Row, jobs: list[SimJob], kills: KillPlan | None) -> None:
         sfn = self.stack.aws.client("stepfunctions")
         machine = self.stack.aws.physical["ScopeJobStateMachine"]
         outage_until = 0.0
@@ -295,7 +317,7 @@ class Soak:
                         row.count("executions stopped")
             if mix.resends and self.rng.random() < 0.4:
                 row.count("triggers re-sent")
-                self.trigger(self.rng.choice(jobs).id, row)
+                self.trigger(self.rng.choice(jobs).id, row, kills)
 
     def _wait_for_executions(self, deadline: float) -> None:
         """Let executions that are still running (a last loop after publishing) end."""
@@ -368,7 +390,7 @@ def main() -> None:
     )
     parser.add_argument("--light", action="store_true", help="one mix (all at once), small")
     parser.add_argument("--jobs", type=int, default=4)
-    parser.add_argument("--items", type=int, default=400, help="items per job (10 per page)")
+    parser.add_argument("--items", type=int, default=1500, help="items per job (10 per page)")
     parser.add_argument("--seconds", type=float, default=30.0, help="chaos per mix")
     parser.add_argument("--patience", type=float, default=180.0, help="recovery per mix")
     parser.add_argument("--seed", type=int, default=9)

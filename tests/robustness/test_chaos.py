@@ -16,7 +16,8 @@ from tooling.harness import Stack
 def test_a_light_chaos_soak_ends_with_every_job_published_once(stack: Stack) -> None:
     everything = MIXES[-1]
     row = Soak(stack, random.Random(9), items=300).run(everything, jobs=3, seconds=20, patience=180)
-    assert sum(row.injected.values()) > 0, row  # faults were injected
+    # Faults of several kinds reached the walks (which kinds varies with thread timing).
+    assert len(row.injected) >= 3, row
     assert (row.done, row.stuck) == (3, 0), row
     assert (row.lost, row.duplicated, row.wrong_scope) == (0, 0, 0), row
     assert row.closed_named == 0, row
