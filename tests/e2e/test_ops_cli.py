@@ -22,6 +22,7 @@ from tooling.executions import follow_walk
 from tooling.local_stack import route_lambda
 from tooling.ops.cli import EXIT_STUCK, main
 from tooling.ops.resources import ENV_OF, OUTPUT_OF
+from tooling.ops.runbook import stopping
 from tooling.pleo_sim import Fault, SimJob
 from tooling.robustness import CrashAt, InjectedCrash
 from tooling.template import TEMPLATE, Template
@@ -248,6 +249,49 @@ def test_a_stuck_job_is_listed_first_and_retrigger_brings_it_to_published(
         assert ops(stack, "verify", stuck).exit_code == 0
     finally:
         checkpoints.release(in_flight)
+
+
+def test_a_walk_whose_execution_was_stopped_is_stuck_until_its_trigger_is_re_sent(
+    stack: Stack,
+) -> None:
+    """The loop's invocation dies while its execution is stopped (a person, a redeploy):
+    `list` puts the job first, `status` says what to do, `retrigger` continues the walk from
+    its checkpoint under a new execution, to published."""
+    job = stack.new_job(items=300)  # 30 pages of 100 ms: several 2.5-second invocations
+    stack.simulator.inject(job.id, Fault("latency", seconds=0.1))
+    with route_lambda(stopping(stack, job.id, stack.app.lambda_handler), INVOCATION_SECONDS):
+        first = stack.invoke({"jobId": job.id}, timeout_seconds=INVOCATION_SECONDS)
+        stopped = follow_walk(stack.aws, job.id).final
+    assert stopped["status"] in ("ABORTED", "FAILED")
+
+    listed = ops_json(stack, "list")
+    states = [s["state"] for s in listed]
+    assert states == sorted(states, key=["stuck", "running"].index)  # stuck ones first
+    (mine,) = [s for s in listed if s["jobId"] == job.id]
+    assert mine["state"] == "stuck"
+    assert mine["execution"]["arn"] == first["handedOver"]["executionArn"]
+    assert mine["execution"]["status"] == stopped["status"]
+    status = ops(stack, "status", job.id)
+    assert status.exit_code == EXIT_STUCK
+    rows = table_rows(status.stdout)
+    assert rows["state"] == (
+        f"stuck: no invocation holds the lease and its last execution is {stopped['status']}"
+    )
+    assert rows["next step"].startswith(f"re-send the trigger: pleo-scope-ops retrigger {job.id}")
+    pages_before = int(rows["pages fetched"])
+
+    with route_lambda(stack.app.lambda_handler, INVOCATION_SECONDS) as invocations:
+        sent = ops(stack, "retrigger", job.id)
+        assert sent.exit_code == 0, sent.output
+        resumed = invocations[0]["result"]
+        assert resumed["pagesFetched"] > pages_before  # from the checkpoint, not the start
+        if not resumed["done"]:  # handed over again, to a new execution
+            assert resumed["handedOver"]["executionArn"] != first["handedOver"]["executionArn"]
+            assert follow_walk(stack.aws, job.id).final["status"] == "SUCCEEDED"
+    assert ops_json(stack, "status", job.id)["state"] == "published"
+    assert job.id not in [s["jobId"] for s in ops_json(stack, "list")]
+    assert_published_exactly_once(stack, job.id, stack.expected_scope(job))
+    assert ops(stack, "verify", job.id).exit_code == 0
 
 
 def test_retrigger_waits_for_the_result_or_the_error(

@@ -9,10 +9,8 @@ job's recovery by `retrigger`.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import re
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -107,22 +105,26 @@ def generate() -> str:
         session = Session(stack)
         healthy = stack.new_job(items=450)
         assert stack.invoke({"jobId": healthy.id})["done"] is True
-        stuck = crashed(stack)
+        crashed(stack)
+        stuck = slow_job(stack, 300, 0.1)
         running = slow_job(stack, 600, 0.15)
-        with route_lambda(stack.app.lambda_handler, INVOCATION_SECONDS):
+        handler = stack.app.lambda_handler
+        with route_lambda(stopping(stack, stuck.id, handler), INVOCATION_SECONDS):
+            stack.invoke({"jobId": stuck.id}, timeout_seconds=INVOCATION_SECONDS)
+            assert follow_walk(stack.aws, stuck.id).final["status"] in ("ABORTED", "FAILED")
+        with route_lambda(handler, INVOCATION_SECONDS):
             stack.invoke({"jobId": running.id}, timeout_seconds=INVOCATION_SECONDS)
             session.run("A job whose walk runs in the state machine:", "status", running.id)
             session.run("Unpublished jobs, stuck ones first:", "list")
-            session.run("The stuck job:", "status", stuck.id)
+            session.run(
+                "A stuck job (its execution ended, the walk unfinished):", "status", stuck.id
+            )
             session.run("A healthy, published job:", "status", healthy.id)
             assert follow_walk(stack.aws, running.id).final["status"] == "SUCCEEDED"
 
             session.run("The recovery: re-send the stuck job's trigger:", "retrigger", stuck.id)
-            for _ in range(600):
-                status = json.loads(session.invoke("status", stuck.id, "--json").stdout)
-                if status["state"] == "published":
-                    break
-                time.sleep(0.5)
+            session.run("Right after, the walk goes on from its checkpoint:", "status", stuck.id)
+            assert follow_walk(stack.aws, stuck.id).final["status"] == "SUCCEEDED"
             session.run("The stuck job, once its trigger was re-sent:", "status", stuck.id)
             session.run("What it published, checked:", "verify", stuck.id)
         return "\n\n".join(session.blocks)
