@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pleo_scope.aws.archive import S3ScopeArchive
 from pleo_scope.aws.checkpoints import DynamoCheckpointStore
-from pleo_scope.aws.hand_over import execution_name
+from pleo_scope.aws.hand_over import StepFunctionsHandOver, execution_name
 from pleo_scope.aws.keys import WALK_SK, walk_pk
 from pleo_scope.clock import SystemClock
 
@@ -162,20 +162,22 @@ class Jobs:
                     yield str(record["pk"]).removeprefix(prefix), record
 
     def _owning_execution(
-        self, record: dict[str, Any], executions: list[Execution]
+        self, record: dict[str, Any], running: list[Execution]
     ) -> Execution | None:
-        """The execution the record names when it runs; else a running one of the job's
-        (a continue-as-new generation the record does not name yet); else the named one,
-        closed."""
-        if self._sfn is None:
+        """The execution the record names, or the continue-as-new generation that followed
+        it, when running (the adapter's rule); else a running one of the job's that the
+        record does not name; else the named one, closed."""
+        if self._sfn is None or self._state_machine_arn is None:
             return None
-        named = self._describe(record["executionArn"]) if record.get("executionArn") else None
-        if named is not None and named.status == "RUNNING":
-            return named
-        running = [e for e in executions if e.status == "RUNNING"]
+        named = record.get("executionArn")
+        if named:
+            hand_over = StepFunctionsHandOver(self._sfn, self._state_machine_arn)
+            live = hand_over.running_execution(str(named))
+            if live is not None:
+                return self._describe(live)
         if running:
             return running[-1]
-        return named
+        return self._describe(str(named)) if named else None
 
     def _executions(self, job_id: str | None, status: str | None = None) -> list[Execution]:
         """The state machine's executions (of one job, or all), oldest first."""
