@@ -27,7 +27,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from pleo_scope.aws.keys import WALK_SK, walk_pk
+from pleo_scope.ownership import Ownership
 from pleo_scope.ports import NoObserver
 from tooling.harness import Stack, open_stack
 from tooling.local_stack import route_lambda
@@ -194,7 +194,7 @@ class Soak:
                 result = self.stack.invoke({"jobId": job_id}, INVOCATION_SECONDS)
             except InjectedCrash:
                 row.count("triggers killed")
-                self._leave_lease_behind(job_id, None, INVOCATION_SECONDS)
+                self.stack.leave_lease_behind(job_id, None, INVOCATION_SECONDS)
                 return
             except Exception:  # EventBridge retries a failed trigger; so does this driver
                 row.count("trigger failures")
@@ -214,11 +214,9 @@ class Soak:
         return record is not None and record.get("phase") == "published"
 
     def owned_by_running_execution(self, job_id: str) -> bool:
-        record = self.stack.walk_record(job_id)
-        if record is None or "executionArn" not in record:
-            return False
-        hand_over = self.stack.app.app.service.hand_over
-        return hand_over.running_execution(record["executionArn"]) is not None
+        service = self.stack.app.app.service
+        owner = Ownership(service.checkpoints, service.hand_over).find_owner(job_id)
+        return owner.running_execution is not None
 
     # -- fault injection ----------------------------------------------------------------------
 
@@ -258,33 +256,12 @@ class Soak:
             except InjectedCrash:
                 row.count("loop invocations killed")
                 hand_over = int(event["continuation"]["handOver"])
-                self._leave_lease_behind(job_id, hand_over, 900)
+                self.stack.leave_lease_behind(job_id, hand_over, 900)
                 raise SandboxTimedout("Task timed out") from None
             finally:
                 kills.plans.pop(job_id, None)
 
         return handle
-
-    def _leave_lease_behind(self, job_id: str, hand_over: int | None, seconds: float) -> None:
-        """A killed invocation's lease stays for the rest of its time. A loop invocation's
-        is left for 15 minutes (Lambda's longest) so that only a take-over gets past it; a
-        trigger's for its own short time-out, which the next trigger waits out."""
-        values: dict[str, Any] = {
-            ":dead": {"S": "killed-invocation"},
-            ":until": {"N": str(int(time.time() + seconds) + 1)},
-        }
-        update = "SET leaseOwner = :dead, leaseExpiresAt = :until"
-        if hand_over is None:
-            update += " REMOVE leaseHandOver"
-        else:
-            update += ", leaseHandOver = :h"
-            values[":h"] = {"N": str(hand_over)}
-        self.stack.aws.client("dynamodb").update_item(
-            TableName=self.stack.aws.physical["ScopeTable"],
-            Key={"pk": {"S": walk_pk(job_id)}, "sk": {"S": WALK_SK}},
-            UpdateExpression=update,
-            ExpressionAttributeValues=values,
-        )
 
     def _chaos(self, mix: Mix, row: Row, jobs: list[SimJob], kills: KillPlan | None) -> None:
         sfn = self.stack.aws.client("stepfunctions")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from pleo_scope.aws.keys import WALK_SK, walk_pk
 from tooling.local_stack import LocalLambdaContext, LocalStack, local_stack
 from tooling.pleo_sim import PleoSimulator, SimJob
 from tooling.pleo_sim.server import serve
@@ -107,6 +109,26 @@ class Stack:
     def walk_record(self, job_id: str) -> dict[str, Any] | None:
         record: dict[str, Any] | None = self.app.app.checkpoints.load(job_id)
         return record
+
+    def leave_lease_behind(self, job_id: str, hand_over: int | None, seconds: float) -> None:
+        """What an invocation killed by a time-out or out of memory leaves: its lease, held
+        for the rest of its time, by the loop of `hand_over` (None: by a trigger)."""
+        values: dict[str, Any] = {
+            ":dead": {"S": "killed-invocation"},
+            ":until": {"N": str(int(time.time() + seconds) + 1)},
+        }
+        update = "SET leaseOwner = :dead, leaseExpiresAt = :until"
+        if hand_over is None:
+            update += " REMOVE leaseHandOver"
+        else:
+            update += ", leaseHandOver = :h"
+            values[":h"] = {"N": str(hand_over)}
+        self.aws.client("dynamodb").update_item(
+            TableName=self.aws.physical["ScopeTable"],
+            Key={"pk": {"S": walk_pk(job_id)}, "sk": {"S": WALK_SK}},
+            UpdateExpression=update,
+            ExpressionAttributeValues=values,
+        )
 
     def forget_idempotency(self) -> None:
         """What the expiry of the idempotency records does: remove them."""

@@ -107,6 +107,18 @@ class CrashAt:
                 raise InjectedCrash(f"{step} #{number}")
 
 
+def invoke_crashing(stack: Stack, event: dict[str, Any], step: str, occurrence: int) -> None:
+    """Invoke with a crash at the `occurrence`th `step` (if the invocation gets that far);
+    the crash is what a killed invocation leaves, so it is not raised."""
+    stack.app.app.service.observer = CrashAt(step, occurrence)
+    try:
+        stack.invoke(event)
+    except InjectedCrash:
+        pass
+    finally:
+        stack.app.app.service.observer = NoObserver()
+
+
 class StepCounter:
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()

@@ -12,14 +12,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from pleo_scope.aws.keys import WALK_SK, walk_pk
 from pleo_scope.ports import NoObserver
 from tests.e2e.conftest import Stack
 from tests.e2e.test_scope_job import assert_published_exactly_once
 from tests.e2e.test_state_machine import INVOCATION_SECONDS, routed, slow_job
 from tooling.executions import follow_walk
 from tooling.pleo_sim import Fault
-from tooling.robustness import CrashAt, InjectedCrash
+from tooling.robustness import CrashAt, InjectedCrash, invoke_crashing
 
 Handler = Callable[[dict[str, Any], Any], Any]
 
@@ -131,7 +130,7 @@ def test_a_stopped_execution_is_recovered_by_the_trigger(stack: Stack) -> None:
                 return handler(event, context)
             finally:
                 stack.app.app.service.observer = NoObserver()
-                leave_lease_behind(stack, job.id, hand_over=1)
+                stack.leave_lease_behind(job.id, hand_over=1, seconds=900)
 
         return handle
 
@@ -151,21 +150,6 @@ def test_a_stopped_execution_is_recovered_by_the_trigger(stack: Stack) -> None:
     assert walk.final["status"] == "SUCCEEDED", walk.final
     assert all("result" in invocation for invocation in invocations)
     assert_published_exactly_once(stack, job.id, stack.expected_scope(job))
-
-
-def leave_lease_behind(stack: Stack, job_id: str, hand_over: int) -> None:
-    """What an invocation killed by a time-out or out of memory leaves: its lease, held for
-    the rest of its time."""
-    stack.aws.client("dynamodb").update_item(
-        TableName=stack.aws.physical["ScopeTable"],
-        Key={"pk": {"S": walk_pk(job_id)}, "sk": {"S": WALK_SK}},
-        UpdateExpression="SET leaseOwner = :dead, leaseExpiresAt = :until, leaseHandOver = :h",
-        ExpressionAttributeValues={
-            ":dead": {"S": "killed-invocation"},
-            ":until": {"N": str(int(time.time()) + 900)},
-            ":h": {"N": str(hand_over)},
-        },
-    )
 
 
 class SandboxTimedout(Exception):
@@ -217,7 +201,7 @@ def test_aws_errors_and_killed_invocations_inside_the_loop_are_retried(stack: St
                 pass
             finally:
                 service.observer = NoObserver()
-            leave_lease_behind(stack, job.id, hand_over=1)
+            stack.leave_lease_behind(job.id, hand_over=1, seconds=900)
             raise SandboxTimedout("Task timed out")
 
         return handle
@@ -256,13 +240,7 @@ def test_a_crash_after_the_last_checkpoint_does_not_walk_again(stack: Stack) -> 
     """The last page's endCursor is null, and cursors repeat if the walk started over."""
     job = stack.new_job(items=45)
     job.stable_cursors, job.last_end_cursor = True, False
-    stack.app.app.service.observer = CrashAt("checkpoint_written", 5)
-    try:
-        stack.invoke({"jobId": job.id})
-    except InjectedCrash:
-        pass
-    finally:
-        stack.app.app.service.observer = NoObserver()
+    invoke_crashing(stack, {"jobId": job.id}, "checkpoint_written", 5)
     record = stack.walk_record(job.id)
     assert record is not None
     assert (record["phase"], record["pagesFetched"]) == ("walked", "5")

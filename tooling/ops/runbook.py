@@ -19,14 +19,13 @@ from typing import Any
 
 from click.testing import CliRunner, Result
 
-from pleo_scope.ports import NoObserver
 from tooling.executions import follow_walk
 from tooling.harness import Stack, open_stack
 from tooling.local_stack import route_lambda
 from tooling.ops.cli import main
 from tooling.ops.resources import ENV_OF
 from tooling.pleo_sim import Fault, SimJob
-from tooling.robustness import CrashAt, InjectedCrash
+from tooling.robustness import invoke_crashing
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 START, END = "<!-- ops-runbook:start -->", "<!-- ops-runbook:end -->"
@@ -91,13 +90,7 @@ def crashed(stack: Stack) -> SimJob:
     """A trigger whose invocation died mid-walk (Lambda killed it: a time-out, out of memory),
     with no execution to carry on: the lease runs out, nothing runs the walk."""
     job = stack.new_job(items=450)
-    stack.app.app.service.observer = CrashAt("page_fetched", 20)
-    try:
-        stack.invoke({"jobId": job.id})
-    except InjectedCrash:
-        pass
-    finally:
-        stack.app.app.service.observer = NoObserver()
+    invoke_crashing(stack, {"jobId": job.id}, "page_fetched", 20)
     return job
 
 
