@@ -8,7 +8,7 @@ SAM_STAMP := $(SAM_VENV)/.installed
 CHECKOV_VENV ?= .checkov-venv
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
-.PHONY: demo test lint build checkov local-stack bench bench-quick robustness robustness-light chaos clean
+.PHONY: demo test lint build checkov local-stack bench bench-quick robustness robustness-light chaos chaos-docs clean
 
 $(STAMP): requirements-dev.txt layers/scope_core/requirements.txt pyproject.toml
 	@test -x $(PY) || $$(tooling/find-python.sh) -m venv $(VENV)
@@ -41,7 +41,7 @@ lint: $(STAMP)
 build: $(STAMP) $(SAM_STAMP)  ## sam build as declared (arm64) and the layer's checks
 	SAM_CLI=$(SAM_VENV)/bin/sam $(PY) -m tooling.artifact $(ARGS)
 
-local-stack: $(STAMP)  ## simulator + moto for `sam local invoke` (README), until Ctrl-C
+local-stack: $(STAMP)  ## simulator + moto for `sam local invoke` (docs/development.md), until Ctrl-C
 	$(PY) -m tooling.local_sam $(ARGS)
 
 checkov: $(CHECKOV_STAMP)  ## the security scan CI runs over the template
@@ -64,14 +64,17 @@ bench-quick: $(STAMP) $(SAM_STAMP)  ## the benchmarks that take minutes: cold st
 	$(PY) -m benchmarks.bench_walk
 	$(PY) -m benchmarks.bench_e2e
 
-robustness: $(STAMP)  ## regenerate the README's robustness table (the full matrix)
-	$(PY) -m tooling.robustness --full --write-readme $(ARGS)
+robustness: $(STAMP)  ## regenerate docs/robustness.md's robustness table (the full matrix)
+	$(PY) -m tooling.robustness --full --write-docs $(ARGS)
 
-robustness-light: $(STAMP)  ## print the light matrix the tests run (the README is left alone)
+robustness-light: $(STAMP)  ## print the light matrix the tests run (the docs are left alone)
 	$(PY) -m tooling.robustness $(ARGS)
 
-chaos: $(STAMP)  ## the chaos soak: large jobs through the state machine under every fault (~5 min)
-	$(PY) -m tooling.chaos --write-readme $(ARGS)
+chaos: $(STAMP)  ## the chaos soak: large jobs through the state machine under every fault (~5 min); prints its table
+	$(PY) -m tooling.chaos $(ARGS)
+
+chaos-docs: $(STAMP)  ## the chaos soak, its table written into docs/robustness.md
+	$(PY) -m tooling.chaos --write-docs $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .aws-sam

@@ -12,7 +12,7 @@ in a process of their own; a consumer thread drains the queue as downstream woul
 Flat as the job grows must be: the largest loop-state payload and the largest DynamoDB
 item. The function's peak RSS grows with the scope only (the scope is built in memory).
 
-    python -m benchmarks.bench_large [--items 100000 1000000] [--budget 60] [--write-readme]
+    python -m benchmarks.bench_large [--items 100000 1000000] [--budget 60] [--write-docs]
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ import httpx
 from benchmarks.aws_calls import AwsCalls
 from benchmarks.processes import bench_stack
 from pleo_scope.aws.keys import CURSOR_SK, WALK_SK, ledger_pk, walk_pk
+from tooling.docs_writer import DocSection
 from tooling.local_stack import (
     LocalLambdaContext,
     LocalStack,
@@ -44,8 +45,7 @@ from tooling.local_stack import (
 ROOT = Path(__file__).resolve().parent.parent
 LEDGER_SK = "LEDGER"
 ITERATIONS_PER_EXECUTION = 500  # statemachine/: MaxIterationsPerExecution in template.yaml
-README = ROOT / "README.md"
-START, END = "<!-- bench-large:start -->", "<!-- bench-large:end -->"
+SECTION = DocSection("performance.md", "bench-large")
 
 
 def dynamodb_item_bytes(item: dict[str, dict[str, Any]]) -> int:
@@ -183,13 +183,6 @@ def table(rows: list[dict[str, Any]], budget: float, pace: int) -> str:
     return "\n".join(lines)
 
 
-def write_readme(text: str) -> None:
-    readme = README.read_text(encoding="utf-8")
-    before, rest = readme.split(START, 1)
-    _, after = rest.split(END, 1)
-    README.write_text(f"{before}{START}\n{text}\n{END}{after}", encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -197,7 +190,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--budget", type=float, default=60.0, help="seconds per invocation")
     parser.add_argument("--pace", type=int, default=1_000_000, help="requests per minute")
-    parser.add_argument("--write-readme", action="store_true")
+    parser.add_argument("--write-docs", action="store_true", help="into docs/performance.md")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     sys.path[:0] = [str(ROOT / "layers" / "scope_core"), str(ROOT / "functions" / "scope_job")]
@@ -208,8 +201,8 @@ def main() -> None:
     rows = [in_child(items, args.budget, args.pace) for items in sorted(args.items)]
     text = table(rows, args.budget, args.pace)
     print(text)
-    if args.write_readme:
-        write_readme(text)
+    if args.write_docs:
+        SECTION.write(text)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 ASL; its Lambda tasks call the handler in this process) while faults are injected, then the
 one recovery (re-sending the trigger) for whatever is not published.
 
-    python -m tooling.chaos [--light] [--write-readme]
+    python -m tooling.chaos [--light] [--write-docs]
 
 One row per fault mix: jobs, done, stuck (not published even after the recovery), items
 lost and duplicated on the queue, wrong scopes, and trigger results that named an execution
@@ -16,26 +16,24 @@ from __future__ import annotations
 
 import argparse
 import random
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from pleo_scope.ownership import Ownership
 from pleo_scope.ports import NoObserver
+from tooling.docs_writer import DocSection
 from tooling.harness import Stack, open_stack
 from tooling.local_stack import route_lambda
 from tooling.pleo_sim import Fault, SimJob
 from tooling.robustness import InjectedCrash
 
-README = Path(__file__).resolve().parent.parent / "README.md"
-START, END = "<!-- chaos-table:start -->", "<!-- chaos-table:end -->"
+SECTION = DocSection("robustness.md", "chaos-table")
 INVOCATION_SECONDS = 2.5
 KILL_STEPS = ("job_checked", "page_written", "checkpoint_written", "scope_written",
               "batch_sent", "ledger_written")  # fmt: skip
@@ -352,15 +350,6 @@ def markdown(rows: list[Row], command: str) -> str:
     return "\n".join(lines)
 
 
-def write_readme(table: str) -> None:
-    text = README.read_text(encoding="utf-8")
-    block = f"{START}\n{table}\n{END}"
-    if START not in text:
-        raise SystemExit(f"README.md has no {START} marker")
-    text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
-    README.write_text(text, encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -371,7 +360,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="chaos per mix")
     parser.add_argument("--patience", type=float, default=180.0, help="recovery per mix")
     parser.add_argument("--seed", type=int, default=9)
-    parser.add_argument("--write-readme", action="store_true")
+    parser.add_argument("--write-docs", action="store_true", help="into docs/robustness.md")
     args = parser.parse_args()
     mixes = MIXES[-1:] if args.light else MIXES
     started = time.perf_counter()
@@ -387,10 +376,10 @@ def main() -> None:
     table = markdown(rows, command)
     print(table)
     print(f"\n({time.perf_counter() - started:.0f} s)")
-    if args.write_readme:
+    if args.write_docs:
         if args.light:
-            raise SystemExit("--write-readme takes the full soak only")
-        write_readme(table)
+            raise SystemExit("--write-docs takes the full soak only")
+        SECTION.write(table)
 
 
 if __name__ == "__main__":

@@ -92,7 +92,7 @@ def local_sam(
     env_file: Path = ENV_FILE,
     *,
     alias: str = HOST_ALIAS,
-    bind: str = "0.0.0.0",  # noqa: S104 - a container must reach it (README: loopback only)
+    bind: str = "0.0.0.0",  # noqa: S104 - a container must reach it (docs/security.md: loopback only)
 ) -> Iterator[LocalSam]:
     simulator = PleoSimulator()
     job = simulator.add_job(SimJob(sample_job_id(), generated_items=items))

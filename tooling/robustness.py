@@ -1,7 +1,7 @@
 """The robustness table: every crash point, API storm, AWS fault and bad-input class, run on
 the embedded defaults, counting items lost and duplicated on the queue.
 
-    python -m tooling.robustness [--full] [--write-readme]
+    python -m tooling.robustness [--full] [--write-docs]
 
 The light matrix also runs in the tests (tests/robustness/test_matrix.py); `--full` runs
 every crash point of a larger job and more runs of each storm.
@@ -14,7 +14,6 @@ import json
 import logging
 import math
 import random
-import re
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -22,7 +21,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from pathlib import Path
 from typing import Any
 
 import h11
@@ -52,13 +50,13 @@ from pleo_scope.pleo_client import (
 from pleo_scope.ports import NoObserver, OutgoingMessage, StepObserver, UnitRecord, WalkState
 from pleo_scope.scope import ScopeBuilder
 from pleo_scope.settings import Settings
+from tooling.docs_writer import DocSection
 from tooling.harness import Stack, open_stack, reference_scope
 from tooling.pleo_sim import Fault, PleoSimulator, SimJob
 from tooling.pleo_sim.jobs import make_item
 from tooling.pleo_sim.transport import in_memory_transport
 
-README = Path(__file__).resolve().parent.parent / "README.md"
-START, END = "<!-- robustness-table:start -->", "<!-- robustness-table:end -->"
+SECTION = DocSection("robustness.md", "robustness-table")
 # page_fetched: fetched, not archived; page_written: archived, not checkpointed.
 STEPS = ("job_checked", "page_fetched", "page_written", "checkpoint_written", "scope_written",
          "units_planned", "batch_sent", "ledger_written")  # fmt: skip
@@ -665,34 +663,24 @@ def markdown(rows: list[Row], full: bool) -> str:
     return "\n".join(lines)
 
 
-def write_readme(table: str) -> None:
-    text = README.read_text(encoding="utf-8")
-    block = f"{START}\n{table}\n{END}"
-    if START in text:
-        text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: block, text, flags=re.S)
-    else:
-        text += f"\n## Robustness\n\n{block}\n"
-    README.write_text(text, encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--full", action="store_true")
-    parser.add_argument("--write-readme", action="store_true")
+    parser.add_argument("--write-docs", action="store_true", help="into docs/robustness.md")
     args = parser.parse_args()
-    if args.write_readme and not args.full:
-        # The README's table is the full matrix; the light one would silently replace it.
-        parser.error("--write-readme needs --full (the README holds the full matrix)")
+    if args.write_docs and not args.full:
+        # The docs' table is the full matrix; the light one would silently replace it.
+        parser.error("--write-docs needs --full (docs/robustness.md holds the full matrix)")
     started = time.perf_counter()
     with open_stack(quiet=True) as stack:
         rows = run_matrix(stack, full=args.full)
     table = markdown(rows, args.full)
     print(table)
     print(f"\n({time.perf_counter() - started:.0f} s)")
-    if args.write_readme:
-        write_readme(table)
+    if args.write_docs:
+        SECTION.write(table)
 
 
 if __name__ == "__main__":

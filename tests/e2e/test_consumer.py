@@ -1,5 +1,5 @@
 """A downstream consumer of the work units, built on Powertools' batch utilities for SQS FIFO
-(what README, "Work units", shows), run against the local queue: units in order, one result
+(what docs/consumers.md shows), run against the local queue: units in order, one result
 report per unit, failed items reported rather than failing the unit, a poisoned unit
 reported as a partial batch failure and moved to the DLQ while the job's other units flow."""
 
@@ -40,9 +40,9 @@ class UnitConsumer:
     """(unit, the body of the one PUT /v3/export-jobs/{jobId}/items for it), in order."""
     receives: dict[int, int] = field(default_factory=dict)
     batch_size: int = 1
-    """The event source's BatchSize. 1 is what README advises: a unit is a batch already, and
-    the units behind a failing one in the same batch come back with it, their receive counts
-    growing, so they would reach the DLQ with it."""
+    """The event source's BatchSize. 1 is what docs/consumers.md advises: a unit is a batch
+    already, and the units behind a failing one in the same batch come back with it, their
+    receive counts growing, so they would reach the DLQ with it."""
 
     def record_handler(self, record: SQSRecord) -> None:
         unit = json.loads(record.body)
@@ -171,8 +171,8 @@ def test_a_poisoned_unit_goes_to_the_dlq_and_the_job_s_other_units_flow(
 def test_with_batches_of_10_the_units_behind_a_poisoned_one_share_its_fate(
     stack: Stack, units_of: Callable[[int], None]
 ) -> None:
-    # Why README advises BatchSize 1: the circuit breaker returns the units behind the failed
-    # one unprocessed, but SQS counts their receives all the same.
+    # Why docs/consumers.md advises BatchSize 1: the circuit breaker returns the units behind
+    # the failed one unprocessed, but SQS counts their receives all the same.
     units_of(1)
     job = stack.new_job(items=45)
     result = stack.invoke({"jobId": job.id})

@@ -212,7 +212,7 @@ def test_a_rerun_past_the_sqs_dedup_window_relies_on_the_ledger(
     stack: Stack, step: str, occurrence: int, unit_size: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The rerun comes after SQS's 5-minute window: SQS no longer drops a duplicate. (Not
-    # covered, and said so in the README: a crash between a batch's send and its ledger
+    # covered, and said so in docs/contract.md: a crash between a batch's send and its ledger
     # write, rerun after the window, sends that batch's units again.)
     monkeypatch.setattr(moto_sqs_models, "DEDUPLICATION_TIME_IN_SECONDS", 0)
     crash_and_rerun(stack, step, occurrence)

@@ -1,6 +1,7 @@
 """The chaos soak, light: every fault mix at once on three jobs through the real state
 machine, then the one recovery. Nothing stuck, lost, duplicated or wrong; no trigger names
-an execution that had ended. (`make chaos` runs each mix apart, longer, for the README.)"""
+an execution that had ended. (`make chaos` runs each mix apart, longer; `make chaos-docs`
+writes its table into docs/robustness.md.)"""
 
 from __future__ import annotations
 

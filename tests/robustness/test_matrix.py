@@ -1,4 +1,4 @@
-"""The light robustness matrix (the README's table is the full one, from the same code):
+"""The light robustness matrix (docs/robustness.md's table is the full one, from the same code):
 no crash point, API storm, AWS fault or bad input loses or duplicates an item, with one
 documented exception."""
 
@@ -9,8 +9,9 @@ import pytest
 from tooling.harness import Stack
 from tooling.robustness import PUBLISH_STEPS, STEPS, UNIT_SIZES, Row, run_matrix
 
-# The documented gap (README, "Delivery guarantees"): a crash between a batch's send and its
-# ledger write, rerun after SQS's 5-minute dedup window, sends that batch (<= 10 units) again.
+# The documented gap (docs/contract.md, "Delivery guarantees"): a crash between a batch's send
+# and its ledger write, rerun after SQS's 5-minute dedup window, sends that batch (<= 10 units)
+# again.
 GAPS = {
     (f"crash (rerun after SQS's 5-min dedup window), units of {size}", "after batch sent")
     for size in UNIT_SIZES

@@ -147,7 +147,7 @@ class Jobs:
 
     def _walk_records(self) -> Iterator[tuple[str, dict[str, Any]]]:
         """Every walk record of the table. A scan: the table has no index by kind of record,
-        and walk records are a small share of it (README, Runbook)."""
+        and walk records are a small share of it (docs/operating.md)."""
         prefix = walk_pk("")
         paginator = self._dynamodb.get_paginator("scan")
         for page in paginator.paginate(

@@ -1,9 +1,9 @@
-"""Regenerate the README's runbook examples: real `pleo-scope-ops` output on the local stack
-(simulator + moto, the real ASL) for a published, a running and a stuck job, and the stuck
-job's recovery by `retrigger`.
+"""Regenerate the runbook examples of docs/operating.md: real `pleo-scope-ops` output on the
+local stack (simulator + moto, the real ASL) for a published, a running and a stuck job, and
+the stuck job's recovery by `retrigger`.
 
-    .venv/bin/python -m tooling.ops.runbook                 # print them
-    .venv/bin/python -m tooling.ops.runbook --write-readme  # and replace the README's block
+    .venv/bin/python -m tooling.ops.runbook               # print them
+    .venv/bin/python -m tooling.ops.runbook --write-docs  # and write docs/operating.md's block
 """
 
 from __future__ import annotations
@@ -11,14 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import re
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner, Result
 
+from tooling.docs_writer import DocSection
 from tooling.executions import follow_walk
 from tooling.harness import Stack, open_stack
 from tooling.local_stack import route_lambda
@@ -27,8 +26,7 @@ from tooling.ops.resources import ENV_OF
 from tooling.pleo_sim import Fault, SimJob
 from tooling.robustness import invoke_crashing
 
-README = Path(__file__).resolve().parents[2] / "README.md"
-START, END = "<!-- ops-runbook:start -->", "<!-- ops-runbook:end -->"
+SECTION = DocSection("operating.md", "ops-runbook")
 INVOCATION_SECONDS = 2.5
 
 
@@ -49,7 +47,7 @@ class Session:
         return CliRunner().invoke(main, [*names, *args], env=dict.fromkeys(ENV_OF.values()))
 
     def run(self, title: str, *args: str) -> Result:
-        """Run and keep the command and its output for the README."""
+        """Run and keep the command and its output for the docs."""
         result = self.invoke(*args)
         shown = f"$ pleo-scope-ops {' '.join(args)}\n{result.stdout.rstrip()}"
         if result.exit_code:
@@ -129,26 +127,21 @@ def generate() -> str:
         return "\n\n".join(session.blocks)
 
 
-def write_readme(text: str) -> None:
-    readme = README.read_text(encoding="utf-8")
-    block = (
-        f"{START}\nProduced by `.venv/bin/python -m tooling.ops.runbook --write-readme` on the"
-        f" local stack; do not edit by hand.\n\n{text}\n{END}"
+def document(text: str) -> str:
+    return (
+        f"Produced by `.venv/bin/python -m tooling.ops.runbook --write-docs` on the"
+        f" local stack; do not edit by hand.\n\n{text}"
     )
-    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
-    if not pattern.search(readme):
-        raise SystemExit(f"README.md has no {START} ... {END} block")
-    README.write_text(pattern.sub(lambda _: block, readme), encoding="utf-8")
 
 
 def run() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write-readme", action="store_true")
+    parser.add_argument("--write-docs", action="store_true", help="into docs/operating.md")
     args = parser.parse_args()
     text = generate()
     print(text)
-    if args.write_readme:
-        write_readme(text)
+    if args.write_docs:
+        SECTION.write(document(text))
 
 
 if __name__ == "__main__":
