@@ -216,3 +216,24 @@ class RecordingHandOver:
 
     def close_all(self) -> None:
         self.running.clear()
+
+
+@dataclass
+class MemoryRateBudgetStore:
+    """The DynamoDB timeline's contract in memory: atomic moves, give-back only at the end."""
+
+    timelines: dict[str, int] = field(default_factory=dict)
+    calls: int = 0
+
+    def reserve(self, key: str, span_us: int, now_us: int, *, idle_likely: bool) -> int:
+        self.calls += 1
+        start = max(self.timelines.get(key, now_us), now_us)
+        self.timelines[key] = start + span_us
+        return start
+
+    def give_back(self, key: str, reserved_end_us: int, back_to_us: int) -> bool:
+        self.calls += 1
+        if self.timelines.get(key) != reserved_end_us:
+            return False
+        self.timelines[key] = back_to_us
+        return True

@@ -6,6 +6,12 @@ records makes every transaction slower than the last (AWS has no such cost). Her
 rollback keeps the touched items instead: their state before the call is put back when the
 transaction fails, as moto's own rollback would leave them.
 
+Also: DynamoDB's writes made atomic, as in AWS. moto's server handles requests on many
+threads, and its conditional UpdateItem checks the condition and then writes, unlocked: two
+racing conditional moves of one item could both succeed (seen on the rate-budget timeline,
+where each would then hold the same slots). One lock around the write operations gives the
+per-item atomicity DynamoDB guarantees.
+
 Applied by the local stack (`tooling.local_stack`) and by `python -m tooling.moto_server`
 (moto's server in a process of its own, for benchmarks).
 """
@@ -13,6 +19,7 @@ Applied by the local stack (`tooling.local_stack`) and by `python -m tooling.mot
 from __future__ import annotations
 
 import copy
+import functools
 import threading
 from typing import Any
 
@@ -31,7 +38,33 @@ def _table_deepcopy(table: Table, memo: dict[int, Any]) -> Table:
     return copy._reconstruct(table, memo, *rv)  # type: ignore[attr-defined,no-any-return]
 
 
+_WRITE_OPERATIONS = ("put_item", "update_item", "delete_item", "transact_write_items")
+_write_lock = threading.RLock()
+
+
+def _serialised(operation: Any) -> Any:
+    @functools.wraps(operation)  # keeps the markers (keeps_touched_items) of what it wraps
+    def serialised(self: DynamoDBBackend, *args: Any, **kwargs: Any) -> Any:
+        with _write_lock:
+            return operation(self, *args, **kwargs)
+
+    serialised.serialised = True  # type: ignore[attr-defined]
+    return serialised
+
+
+def _make_writes_atomic() -> None:
+    for name in _WRITE_OPERATIONS:
+        operation = getattr(DynamoDBBackend, name)
+        if not getattr(operation, "serialised", False):
+            setattr(DynamoDBBackend, name, _serialised(operation))
+
+
 def apply() -> None:
+    _apply_transactions()
+    _make_writes_atomic()
+
+
+def _apply_transactions() -> None:
     original = DynamoDBBackend.transact_write_items
     if getattr(original, "keeps_touched_items", False):
         return
