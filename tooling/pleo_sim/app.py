@@ -18,6 +18,9 @@ from urllib.parse import parse_qs, urlsplit
 
 from tooling.pleo_sim.faults import Endpoint, Fault
 from tooling.pleo_sim.jobs import SimJob
+from tooling.pleo_sim.rate_meter import RateLimit, RateMeter, credential_of
+
+__all__ = ["PleoSimulator", "RateLimit", "SimRequest", "SimResponse"]
 
 READ_SCOPE = "export-jobs:read"
 ITEM_FILTER_STATUSES = frozenset({"pending", "in_progress", "failed", "successful", "abandoned"})
@@ -61,16 +64,6 @@ class LoggedRequest:
     action: str
 
 
-@dataclass(frozen=True)
-class RateLimit:
-    """At most `requests` API requests in any `per_seconds` (a sliding window over every
-    job and credential: Pleo does not say what it counts per). Refused requests do not
-    count; they get 429 with Retry-After in whole seconds."""
-
-    requests: int
-    per_seconds: float = 60.0
-
-
 @dataclass
 class _JobState:
     job: SimJob
@@ -90,10 +83,13 @@ class PleoSimulator:
         max_limit: int = 1000,
         seed: int = 0,
         rate_limit: RateLimit | None = None,
+        rate_limit_per_credential: RateLimit | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """`api_keys`/`access_tokens` map each accepted credential to its scopes; `clock`
-        (seconds) times the rate limit."""
+        (seconds) times the rate limits. `rate_limit` counts every request together;
+        `rate_limit_per_credential` each credential's on its own (`self.meter` counts them
+        in sliding windows either way)."""
         self.api_keys = api_keys if api_keys is not None else {"sim-api-key": {READ_SCOPE}}
         self.access_tokens = (
             access_tokens if access_tokens is not None else {"sim-access-token": {READ_SCOPE}}
@@ -106,6 +102,7 @@ class PleoSimulator:
         self._clock = clock
         self.rate_limit = rate_limit
         self._admitted: deque[float] = deque()
+        self.meter = RateMeter(clock, rate_limit_per_credential)
 
     # -- control ------------------------------------------------------------------------
 
@@ -160,7 +157,11 @@ class PleoSimulator:
         if state is None:
             return SimResponse.error(404, f"export job {job_id} not found")
         state.requests += 1
-        response = self._over_rate_limit() or self._respond(state, endpoint, query, request.headers)
+        response = (
+            self._over_credential_limit(request.headers)
+            or self._over_rate_limit()
+            or self._respond(state, endpoint, query, request.headers)
+        )
         self.log.append(
             LoggedRequest(job_id, state.requests, endpoint, query, response.status, response.action)
         )
@@ -200,6 +201,12 @@ class PleoSimulator:
             response = self._distort_pagination(state, response, fired)
         response.delay += delay
         return response
+
+    def _over_credential_limit(self, headers: dict[str, str]) -> SimResponse | None:
+        wait = self.meter.arrive(credential_of(headers))
+        if wait is None:
+            return None
+        return SimResponse.error(429, "rate limit per credential", **{"Retry-After": str(wait)})
 
     def _over_rate_limit(self) -> SimResponse | None:
         limit = self.rate_limit

@@ -6,10 +6,13 @@ can be seeded and broken from another process:
   POST /_sim/jobs/{id}/faults     [{"kind": ..., "onRequests": [...], ...}, ...]
   GET  /_sim/jobs/{id}/requests   {"count": n}
   POST /_sim/rate-limit           {"requests": n, "perSeconds"?: 60} (`requests` null: none)
+  POST /_sim/rate-limit/credential  the same, enforced for each credential on its own
+  GET  /_sim/rate-meter           per credential: requests, throttled, most in any 10 s / 60 s
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import threading
@@ -77,6 +80,15 @@ class _Handler(BaseHTTPRequestHandler):
                 limit = RateLimit(int(body["requests"]), float(body.get("perSeconds", 60.0)))
             simulator.set_rate_limit(limit)
             self._send(SimResponse.json(200, {"rateLimit": body}))
+        elif self.command == "POST" and parts == ["_sim", "rate-limit", "credential"]:
+            limit = None
+            if body.get("requests") is not None:
+                limit = RateLimit(int(body["requests"]), float(body.get("perSeconds", 60.0)))
+            simulator.meter.set_limit(limit)
+            self._send(SimResponse.json(200, {"rateLimitPerCredential": body}))
+        elif self.command == "GET" and parts == ["_sim", "rate-meter"]:
+            reports = [dataclasses.asdict(r) for r in simulator.meter.report()]
+            self._send(SimResponse.json(200, {"credentials": reports}))
         elif self.command == "GET" and len(parts) == 4 and parts[3] == "requests":
             self._send(SimResponse.json(200, {"count": simulator.request_count(parts[2])}))
         else:
