@@ -9,7 +9,14 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from pleo_scope.scope import ScopeBuilder, build_manifest, build_scope, iter_entries
+from pleo_scope.models import NotJson, RawNumber, decode_json
+from pleo_scope.scope import (
+    ScopeBuilder,
+    build_manifest,
+    build_scope,
+    iter_entries,
+    serialize_item,
+)
 from tests.support import reference_scope
 from tooling.pleo_sim.jobs import make_item
 
@@ -154,3 +161,30 @@ def test_an_id_of_any_length_is_carried_and_ordered() -> None:
     long_id = "b" * 3000
     scope = build_scope([[make_item(JOB, long_id, "pending"), make_item(JOB, A, "pending")]])
     assert [e.accounting_entry_id for e in scope.entries()] == [A, long_id]
+
+
+# --- numbers (contract v3) -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["1e400", "-1E+400", "2.5e-400", "-0.1e-330", "9" * 5000])
+def test_a_number_a_double_cannot_hold_is_written_as_sent(text: str) -> None:
+    item = decode_json(f'{{"accountingEntryId":"a","status":"pending","n":[{text}]}}')
+    assert item["n"] == [RawNumber(text)]
+    assert (
+        serialize_item(item)
+        == f'{{"accountingEntryId":"a","n":[{text}],"status":"pending"}}\n'.encode()
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "value"), [("0e-400", 0.0), ("-0.0", -0.0), ("1e308", 1e308), ("12", 12)]
+)
+def test_a_number_a_double_holds_is_read_as_today(text: str, value: float) -> None:
+    assert decode_json(text) == value
+    assert not isinstance(decode_json(text), RawNumber)
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_the_literals_python_reads_but_json_has_not_are_refused(literal: str) -> None:
+    with pytest.raises(NotJson, match=literal):
+        decode_json(f'{{"n": {literal}}}')

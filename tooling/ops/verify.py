@@ -18,7 +18,7 @@ from pleo_scope.aws.archive import S3ScopeArchive
 from pleo_scope.aws.checkpoints import DynamoCheckpointStore
 from pleo_scope.aws.ledger import DynamoPublishLedger
 from pleo_scope.clock import SystemClock
-from pleo_scope.models import IN_SCOPE_STATUSES
+from pleo_scope.models import IN_SCOPE_STATUSES, decode_json
 from pleo_scope.publishing import entry_hash
 from pleo_scope.scope import ORDERING, SCHEMA_VERSION, serialize_item
 
@@ -150,9 +150,13 @@ class Verifier:
             digest.update(line)
             count += 1
             try:
-                item = json.loads(line)
+                item = decode_json(line)
+            except ValueError as error:  # NaN and Infinity too: Python reads them, JSON not
+                form.add(f"line {position} is not JSON ({error})")
+                continue
+            try:
                 entry_id, status = str(item["accountingEntryId"]), str(item["status"])
-            except (ValueError, KeyError, TypeError):
+            except (KeyError, TypeError):
                 form.add(f"line {position} is not an item")
                 continue
             if serialize_item(item) != line:

@@ -2,6 +2,14 @@
 
 from tooling.pleo_sim.app import PleoSimulator, RateLimit, SimRequest, SimResponse
 from tooling.pleo_sim.faults import Fault
-from tooling.pleo_sim.jobs import SimJob
+from tooling.pleo_sim.jobs import JsonLiteral, SimJob
 
-__all__ = ["Fault", "PleoSimulator", "RateLimit", "SimJob", "SimRequest", "SimResponse"]
+__all__ = [
+    "Fault",
+    "JsonLiteral",
+    "PleoSimulator",
+    "RateLimit",
+    "SimJob",
+    "SimRequest",
+    "SimResponse",
+]

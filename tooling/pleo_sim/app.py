@@ -17,10 +17,10 @@ from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 from tooling.pleo_sim.faults import Endpoint, Fault
-from tooling.pleo_sim.jobs import SimJob
+from tooling.pleo_sim.jobs import JsonLiteral, SimJob
 from tooling.pleo_sim.rate_meter import RateLimit, RateMeter, credential_of
 
-__all__ = ["PleoSimulator", "RateLimit", "SimRequest", "SimResponse"]
+__all__ = ["PleoSimulator", "RateLimit", "SimRequest", "SimResponse", "dumps"]
 
 READ_SCOPE = "export-jobs:read"
 ITEM_FILTER_STATUSES = frozenset({"pending", "in_progress", "failed", "successful", "abandoned"})
@@ -46,7 +46,7 @@ class SimResponse:
 
     @classmethod
     def json(cls, status: int, document: Any, **headers: str) -> SimResponse:
-        body = json.dumps(document).encode()
+        body = dumps(document).encode()
         return cls(status, body, {"Content-Type": "application/json", **headers})
 
     @classmethod
@@ -354,6 +354,23 @@ class PleoSimulator:
         else:
             pagination["endCursor"] = state.first_end_cursor
         return SimResponse.json(200, document)
+
+
+def dumps(document: Any, **options: Any) -> str:
+    """json.dumps, with every `JsonLiteral` written as its text (`1e400`, `NaN`)."""
+    literals: dict[str, str] = {}
+
+    def placeholder(value: object) -> object:
+        if not isinstance(value, JsonLiteral):
+            raise TypeError(f"{type(value).__name__} is not JSON")
+        token = f"\x00literal-{len(literals)}\x00"
+        literals[json.dumps(token)] = value.text
+        return token
+
+    text = json.dumps(document, default=placeholder, **options)
+    for quoted, literal in literals.items():
+        text = text.replace(quoted, literal)
+    return text
 
 
 def _decode_cursor(cursor: str, job_id: str) -> tuple[int, int] | None:

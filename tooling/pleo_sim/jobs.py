@@ -15,6 +15,14 @@ _STATUS_MIX = (
 _EPOCH = "2026-11-01T08:00:00Z"
 
 
+@dataclass(frozen=True)
+class JsonLiteral:
+    """An item value the simulator writes as this text, as it is: JSON numbers that no
+    Python float holds (`1e400`, `2.5e-400`), or the non-JSON `NaN` some servers send."""
+
+    text: str
+
+
 @dataclass
 class SimJob:
     id: str

@@ -3,6 +3,8 @@ promises a field and leniently everywhere else (unknown fields and enum values p
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +15,54 @@ IN_SCOPE_STATUSES = frozenset({"pending", "in_progress"})
 KNOWN_ITEM_STATUSES = frozenset({"pending", "in_progress", "successful", "failed", "abandoned"})
 
 type JsonObject = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class RawNumber:
+    """A JSON number that a double cannot hold (it would become an infinity, like `1e400`, or
+    zero though its digits are not, like `2.5e-400`), or an integer past Python's conversion
+    limit: kept as the exact text Pleo sent, and written back as that text (`scope.py`)."""
+
+    text: str
+
+
+class NotJson(ValueError):
+    """A body holding `NaN`, `Infinity` or `-Infinity`: Python reads them, JSON has none."""
+
+    def __init__(self, literal: str) -> None:
+        super().__init__(f"holds the literal {literal}, which is not JSON")
+        self.literal = literal
+
+
+def decode_json(raw: bytes | str) -> Any:
+    """Strict JSON, every number carried: what the walk reads from Pleo and from the archive.
+    Integers are read by json's own fast path unless one is past int()'s limit."""
+    try:
+        return json.loads(raw, parse_float=_number, parse_constant=_constant)
+    except NotJson:
+        raise
+    except ValueError:
+        return json.loads(raw, parse_float=_number, parse_int=_integer, parse_constant=_constant)
+
+
+def _number(text: str) -> float | RawNumber:
+    value = float(text)
+    if math.isinf(value):
+        return RawNumber(text)
+    if value == 0.0 and any(c in "123456789" for c in text.lower().partition("e")[0]):
+        return RawNumber(text)  # underflow: not the zero that was sent
+    return value
+
+
+def _integer(text: str) -> int | RawNumber:
+    try:
+        return int(text)
+    except ValueError:  # more digits than int() converts (sys.get_int_max_str_digits)
+        return RawNumber(text)
+
+
+def _constant(literal: str) -> Any:
+    raise NotJson(literal)
 
 
 @dataclass(frozen=True, slots=True)

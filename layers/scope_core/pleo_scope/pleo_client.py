@@ -37,7 +37,7 @@ from pleo_scope.errors import (
     PleoUnavailable,
     TransientPleoError,
 )
-from pleo_scope.models import ExportJob, ItemPage, parse_job, parse_page
+from pleo_scope.models import ExportJob, ItemPage, NotJson, decode_json, parse_job, parse_page
 from pleo_scope.pacing import Pacer
 
 USER_AGENT = "pleo-export-scope/0.1"
@@ -285,7 +285,9 @@ def _is_retryable(error: BaseException) -> bool:
 
 def _json_body(response: httpx.Response, what: str) -> Any:
     try:
-        return response.json()
+        return decode_json(response.content)
+    except NotJson as error:
+        raise MalformedResponse(f"response for {what} {error}") from None
     except ValueError:
         raise MalformedResponse(f"response for {what} is not JSON") from None
 

@@ -18,14 +18,38 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pleo_scope.models import IN_SCOPE_STATUSES, KNOWN_ITEM_STATUSES, JsonObject
+from pleo_scope.models import (
+    IN_SCOPE_STATUSES,
+    KNOWN_ITEM_STATUSES,
+    JsonObject,
+    RawNumber,
+    decode_json,
+)
 
 ORDERING = "accountingEntryId ASC"
 SCHEMA_VERSION = 1
 
 logger = logging.getLogger(__name__)
 
-_encode = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+class _HoldsRawNumber(Exception):
+    """Raised out of the fast encoder: the item needs the exact (slower) one."""
+
+
+def _raw_number_found(value: object) -> object:
+    if isinstance(value, RawNumber):
+        raise _HoldsRawNumber
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+# allow_nan=False: a float infinity or NaN can never be written as `Infinity`/`NaN`.
+_encode = json.JSONEncoder(
+    sort_keys=True,
+    separators=(",", ":"),
+    ensure_ascii=False,
+    allow_nan=False,
+    default=_raw_number_found,
+).encode
 
 
 def serialize_item(item: JsonObject) -> bytes:
@@ -35,8 +59,27 @@ def serialize_item(item: JsonObject) -> bytes:
     only stand inside a JSON string here, so `backslashreplace` writes it back as the same
     `\\udXXX` escape (lower-case hex): valid JSON for the same text, and the same bytes on every
     attempt and rebuild. Every other character costs nothing extra.
+
+    A number a double cannot hold (`RawNumber`) is written as the text Pleo sent; only the
+    items that hold one take the slower encoder that can write it.
     """
-    return _encode(item).encode("utf-8", "backslashreplace") + b"\n"
+    try:
+        text = _encode(item)
+    except _HoldsRawNumber:
+        text = _encode_exact(item)
+    return text.encode("utf-8", "backslashreplace") + b"\n"
+
+
+def _encode_exact(value: object) -> str:
+    """The same compact, sorted form as `_encode`, with every RawNumber as its text."""
+    if isinstance(value, RawNumber):
+        return value.text
+    if isinstance(value, dict):
+        members = (f"{_encode(key)}:{_encode_exact(value[key])}" for key in sorted(value))
+        return "{" + ",".join(members) + "}"
+    if isinstance(value, list):
+        return "[" + ",".join(_encode_exact(element) for element in value) + "]"
+    return _encode(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +111,7 @@ def iter_entries(jsonl: bytes, start: int = 0) -> Iterator[ScopeEntry]:
     offset, position = 0, 0
     while (end := jsonl.find(b"\n", offset)) != -1:
         if position >= start:
-            item = json.loads(jsonl[offset:end])
+            item = decode_json(jsonl[offset:end])
             yield ScopeEntry(position, item["accountingEntryId"], item["status"])
         offset, position = end + 1, position + 1
 

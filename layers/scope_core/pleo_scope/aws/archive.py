@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from collections.abc import Generator
 from concurrent.futures import ThreadPoolExecutor
@@ -10,7 +9,7 @@ from itertools import islice
 from typing import TYPE_CHECKING
 
 from pleo_scope.errors import ArchivedPageMissing
-from pleo_scope.models import JsonObject, parse_page
+from pleo_scope.models import JsonObject, decode_json, parse_page
 from pleo_scope.ports import ScopeLocation
 
 if TYPE_CHECKING:
@@ -51,7 +50,7 @@ class S3ScopeArchive:
                 raise ArchivedPageMissing(
                     f"export job {job_id}: page {number} of run {run_id} is not in the archive"
                 ) from None
-            return parse_page(json.loads(body), job_id).items
+            return parse_page(decode_json(body), job_id).items
 
         # A sliding window of reads in flight keeps memory flat and S3 busy; results are
         # taken in page order.
