@@ -8,7 +8,8 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pleo_scope.errors import ArchivedPageMissing, WalkInProgress
+from pleo_scope.aws.keys import pointer_key, run_manifest_key, run_prefix, run_scope_key
+from pleo_scope.errors import ArchivedPageMissing, ScopeConflict, WalkInProgress
 from pleo_scope.models import JsonObject
 from pleo_scope.ports import LoopTicket, OutgoingMessage, ScopeLocation, UnitRecord, WalkState
 from pleo_scope.walk import InMemoryCursorRegistry, WalkPosition
@@ -116,17 +117,30 @@ class MemoryArchive:
                 raise ArchivedPageMissing(f"page {number} of run {run_id} is not archived")
             yield json.loads(raw)["data"]
 
-    def put_scope(self, job_id: str, jsonl: bytes, manifest: bytes) -> ScopeLocation:
-        location = self.location(job_id)
-        self.objects[location.key] = jsonl
-        self.objects[location.manifest_key] = manifest
+    def put_scope(
+        self, job_id: str, run_id: int, jsonl: bytes, manifest: bytes, sha256: str
+    ) -> ScopeLocation:
+        location = self.location(job_id, run_id)
+        if self.objects.setdefault(location.key, jsonl) != jsonl:
+            raise ScopeConflict(f"run {run_id}'s scope.jsonl is written with other bytes")
+        self.objects.setdefault(location.manifest_key, manifest)  # written once
         return location
 
-    def get_scope(self, job_id: str) -> bytes:
-        return self.objects[self.location(job_id).key]
+    def publish_pointer(self, job_id: str, run_id: int) -> None:
+        self.objects[pointer_key(job_id)] = self.objects[run_manifest_key(job_id, run_id)]
 
-    def location(self, job_id: str) -> ScopeLocation:
-        return ScopeLocation(self.bucket, f"{job_id}/scope.jsonl", f"{job_id}/scope.json")
+    def get_scope(self, job_id: str, run_id: int | None = None) -> bytes:
+        """The run's scope; by default the latest run's written."""
+        if run_id is None:
+            prefix = run_prefix(job_id, 0).rsplit("/", 2)[0] + "/"
+            runs = [k for k in self.objects if k.startswith(prefix) and k.endswith("jsonl")]
+            return self.objects[max(runs)]
+        return self.objects[self.location(job_id, run_id).key]
+
+    def location(self, job_id: str, run_id: int) -> ScopeLocation:
+        return ScopeLocation(
+            self.bucket, run_scope_key(job_id, run_id), run_manifest_key(job_id, run_id)
+        )
 
 
 @dataclass

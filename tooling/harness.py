@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from pleo_scope.aws.keys import WALK_SK, walk_pk
+from pleo_scope.aws.keys import WALK_SK, pointer_key, walk_pk
 from tooling.local_stack import LocalLambdaContext, LocalStack, local_stack
 from tooling.pleo_sim import PleoSimulator, SimJob
 from tooling.pleo_sim.server import serve
@@ -83,9 +83,20 @@ class Stack:
         body: bytes = s3.get_object(Bucket=self.aws.physical["ScopeBucket"], Key=key)["Body"].read()
         return body
 
+    def manifest_of(self, job_id: str) -> dict[str, Any] | None:
+        """The job's pointer: the manifest of its latest published run (None before one)."""
+        s3 = self.aws.client("s3")
+        try:
+            body = s3.get_object(Bucket=self.aws.physical["ScopeBucket"], Key=pointer_key(job_id))
+        except s3.exceptions.NoSuchKey:
+            return None
+        manifest: dict[str, Any] = json.loads(body["Body"].read())
+        return manifest
+
     def scope_of(self, job_id: str) -> bytes | None:
-        key = f"export-jobs/{job_id}/scope.jsonl"
-        return self.s3_object(key) if key in self.s3_keys(job_id) else None
+        """The scope.jsonl the job's pointer names (its latest published run)."""
+        manifest = self.manifest_of(job_id)
+        return None if manifest is None else self.s3_object(manifest["scopeKey"])
 
     def drain_queue(self) -> list[dict[str, Any]]:
         """Receive and delete every message, in delivery order (the FIFO group's order)."""

@@ -73,7 +73,7 @@ def test_a_job_triggered_in_upper_case_within_the_window_is_the_same_job(stack: 
     requests = stack.simulator.request_count(job.id)
     # Everything is named by the lower-case id: result, S3 keys, the walk record, messages.
     assert first["jobId"] == job.id
-    assert first["scope"]["key"] == f"export-jobs/{job.id}/scope.jsonl"
+    assert first["scope"]["key"] == f"export-jobs/{job.id}/runs/000001/scope.jsonl"
     assert stack.walk_record(job.id) is not None
     assert stack.walk_record(upper) is None
     assert stack.s3_keys(upper) == []

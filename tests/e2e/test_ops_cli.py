@@ -153,7 +153,8 @@ def test_status_of_a_published_job(stack: Stack) -> None:
     assert rows["items in scope"] == str(in_scope)
     assert rows["items published"] == f"{in_scope} of {in_scope}"
     bucket = stack.aws.physical["ScopeBucket"]
-    assert rows["scope"] == f"s3://{bucket}/export-jobs/{job_id}/scope.jsonl (written)"
+    assert rows["scope"] == f"s3://{bucket}/export-jobs/{job_id}/runs/000001/scope.jsonl (written)"
+    assert rows["consumers read"] == "run 1 (the job's scope.json names it)"
     assert rows["execution"] == "none"
 
     status = ops_json(stack, "status", job_id)
@@ -302,9 +303,8 @@ def test_retrigger_waits_for_the_result_or_the_error(
     assert again.exit_code == 0, again.output
     assert "synchronously" in again.stdout
     assert "done" in again.stdout
-    assert f"s3://{stack.aws.physical['ScopeBucket']}/export-jobs/{job_id}/scope.jsonl" in (
-        again.stdout
-    )
+    stored = f"export-jobs/{job_id}/runs/000001/scope.jsonl"  # within the idempotency window
+    assert f"s3://{stack.aws.physical['ScopeBucket']}/{stored}" in (again.stdout)
     assert stack.drain_queue() == []  # the ledger keeps every item off the queue
 
     not_claimed = stack.new_job(items=5, status="pending")
@@ -354,6 +354,7 @@ def test_verify_catches_a_tampered_scope_and_a_missing_ledger_record(stack: Stac
     assert checks["ok"] is True
     assert [c["check"] for c in checks["checks"]] == [
         "manifest",
+        "pointer",
         "sha256",
         "item count",
         "counts by status",
@@ -363,7 +364,8 @@ def test_verify_catches_a_tampered_scope_and_a_missing_ledger_record(stack: Stac
     ]
 
     s3 = stack.aws.client("s3")
-    bucket, key = stack.aws.physical["ScopeBucket"], f"export-jobs/{job_id}/scope.jsonl"
+    bucket = stack.aws.physical["ScopeBucket"]
+    key = f"export-jobs/{job_id}/runs/000001/scope.jsonl"
     original = stack.s3_object(key)
     lines = original.splitlines(keepends=True)
     try:
@@ -417,7 +419,7 @@ def test_verify_catches_a_tampered_scope_and_a_missing_ledger_record(stack: Stac
 def test_verify_of_a_job_not_yet_scoped_says_so(stack: Stack) -> None:
     result = ops(stack, "verify", crashed_job(stack).id)
     assert result.exit_code == 1
-    assert "phase walking: the scope is written once the walk ends" in result.stdout
+    assert "phase walking: run 1's scope is written once its walk ends" in result.stdout
 
 
 # -- a deployed stack, found by its name ----------------------------------------------------
@@ -449,7 +451,8 @@ def test_a_stack_name_finds_the_resources_in_its_cloudformation_outputs(stack: S
     status = json.loads(result.stdout)
     assert status["state"] == "published"
     assert (
-        status["scope"]["uri"] == f"s3://{physical['ScopeBucket']}/export-jobs/{job_id}/scope.jsonl"
+        status["scope"]["uri"]
+        == f"s3://{physical['ScopeBucket']}/export-jobs/{job_id}/runs/000001/scope.jsonl"
     )
     assert ops(stack, "--stack", name, "verify", job_id).exit_code == 0
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from moto.sqs import models as moto_sqs_models
 
+from pleo_scope.aws.keys import run_scope_key
 from pleo_scope.errors import (
     CredentialRejected,
     InvalidEvent,
@@ -25,7 +26,7 @@ from tooling.pleo_sim import Fault
 from tooling.robustness import CrashAt, InjectedCrash
 
 CRASH_SEED = "crash-points"  # 45 items: 5 pages, 34 in scope (1 unit of 100, 34 units of 1)
-UNIT_KEYS = {"jobId", "unit", "unitCount", "items", "scope"}
+UNIT_KEYS = {"jobId", "companyId", "runId", "unit", "unitCount", "items", "scope"}
 
 
 @pytest.fixture(params=[100, 1], ids=["units-of-100", "units-of-1"])
@@ -41,18 +42,21 @@ def unit_size(stack: Stack, request: pytest.FixtureRequest) -> Iterator[int]:
 def assert_units(
     stack: Stack, job_id: str, units: list[dict[str, Any]], scope: bytes | None = None
 ) -> list[dict[str, Any]]:
-    """The units are contract v2, in order, cut from `scope` (default: the job's scope in S3
-    now): returns their items."""
+    """The units are contract v3 bodies, in order, cut from their run's scope.jsonl, which is
+    `scope` (default: as it is in S3): returns their items."""
     size = stack.app.app.service.settings.unit_size
-    scope = scope if scope is not None else stack.s3_object(f"export-jobs/{job_id}/scope.jsonl")
+    run_id = units[0]["runId"] if units else 1
+    key = run_scope_key(job_id, run_id)
+    scope = scope if scope is not None else stack.s3_object(key)
     location = {
         "bucket": stack.aws.physical["ScopeBucket"],
-        "key": f"export-jobs/{job_id}/scope.jsonl",
+        "key": key,
         "sha256": hashlib.sha256(scope).hexdigest(),
     }
     for number, unit in enumerate(units):
         assert set(unit) == UNIT_KEYS
         assert (unit["jobId"], unit["unit"], unit["unitCount"]) == (job_id, number, len(units))
+        assert (unit["companyId"], unit["runId"]) == (None, run_id)
         assert unit["scope"] == location
         assert 0 < len(unit["items"]) <= size
         assert len(unit["items"]) == size or number == len(units) - 1
@@ -63,8 +67,9 @@ def assert_units(
 
 
 def assert_published_exactly_once(stack: Stack, job_id: str, expected: bytes) -> None:
-    """scope.jsonl is the expected bytes; the queue holds its lines once, in units, in order."""
-    scope = stack.s3_object(f"export-jobs/{job_id}/scope.jsonl")
+    """The scope the job's pointer names is the expected bytes; the queue holds its lines once,
+    in units, in order."""
+    scope = stack.scope_of(job_id)
     assert scope == expected
     lines = [json.loads(line) for line in scope.splitlines()]
     units = [m for m in stack.drain_queue() if m["jobId"] == job_id]
@@ -92,24 +97,31 @@ def test_each_event_kind_publishes_the_contract(
     item_count = expected.count(b"\n")
     assert result == {
         "jobId": job.id,
+        "companyId": None,
+        "runId": 1,
         "done": True,
         "itemsInScope": item_count,
         "pagesFetched": 5,
         "scope": {
             "bucket": stack.aws.physical["ScopeBucket"],
-            "key": f"export-jobs/{job.id}/scope.jsonl",
-            "manifestKey": f"export-jobs/{job.id}/scope.json",
+            "key": f"export-jobs/{job.id}/runs/000001/scope.jsonl",
+            "manifestKey": f"export-jobs/{job.id}/runs/000001/scope.json",
         },
     }
     keys = stack.s3_keys(job.id)
     assert sum("/pages/" in key for key in keys) == 5
-    manifest = json.loads(stack.s3_object(f"export-jobs/{job.id}/scope.json"))
+    manifest_bytes = stack.s3_object(f"export-jobs/{job.id}/runs/000001/scope.json")
+    # The job's pointer: a copy of the published run's manifest.
+    assert stack.s3_object(f"export-jobs/{job.id}/scope.json") == manifest_bytes
+    manifest = json.loads(manifest_bytes)
     assert manifest["jobId"] == job.id
+    assert (manifest["companyId"], manifest["runId"]) == (None, 1)
+    assert manifest["scopeKey"] == result["scope"]["key"]
     assert manifest["itemCount"] == item_count
     assert manifest["sha256"] == hashlib.sha256(expected).hexdigest()
     assert manifest["pagesFetched"] == 5
     assert manifest["ordering"] == "accountingEntryId ASC"
-    assert manifest["schemaVersion"] == 1
+    assert manifest["schemaVersion"] == 2
     assert sum(manifest["seenCountsByStatus"].values()) == 45
     assert sum(manifest["countsByStatus"].values()) == item_count
     assert manifest["startedAt"] <= manifest["completedAt"]

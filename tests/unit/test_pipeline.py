@@ -155,7 +155,7 @@ def test_an_s3_failure_in_the_pipeline_is_raised_as_is_and_nothing_stays_running
     archive.failing = False
     result, _ = service.run(JOB, Budget.unbounded(service.clock), "invocation-2")
     assert result["done"]
-    assert service.archive.get_scope(JOB) == expected(simulator)
+    assert service.archive.get_scope(JOB, 1) == expected(simulator)
 
 
 @pytest.mark.parametrize("depth", [0, 8])

@@ -98,12 +98,18 @@ def test_manifest_has_the_contract_fields() -> None:
     manifest = build_manifest(
         JOB,
         scope,
+        company_id=None,
+        run_id=2,
+        scope_key=f"export-jobs/{JOB}/runs/000002/scope.jsonl",
         pages_fetched=3,
         started_at=datetime(2026, 11, 23, 12, 0, tzinfo=UTC),
         completed_at=datetime(2026, 11, 23, 12, 1, 30, 250000, tzinfo=UTC),
     )
     assert manifest == {
         "jobId": JOB,
+        "companyId": None,
+        "runId": 2,
+        "scopeKey": f"export-jobs/{JOB}/runs/000002/scope.jsonl",
         "itemCount": 1,
         "countsByStatus": {"pending": 1},
         "seenCountsByStatus": {"failed": 1, "pending": 1},
@@ -112,7 +118,7 @@ def test_manifest_has_the_contract_fields() -> None:
         "pagesFetched": 3,
         "startedAt": "2026-11-23T12:00:00.000Z",
         "completedAt": "2026-11-23T12:01:30.250Z",
-        "schemaVersion": 1,
+        "schemaVersion": 2,
     }
     assert len(manifest["sha256"]) == 64
 

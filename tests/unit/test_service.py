@@ -88,7 +88,7 @@ def test_one_invocation_walks_scopes_and_publishes(
     assert result["itemsInScope"] == scope.count(b"\n")
     assert stats.items_seen == 95
     assert stats.items_enqueued == result["itemsInScope"]
-    assert service.archive.get_scope(JOB) == scope
+    assert service.archive.get_scope(JOB, 1) == scope
     assert [m["position"] for m in queue_of(service).items()] == list(range(stats.items_enqueued))
     assert stats.units_enqueued == 1  # units of 100
 
@@ -155,7 +155,7 @@ def test_out_of_time_hands_over_from_outside_step_functions_only(
 
     final, _ = service.run(JOB, Budget.unbounded(clock), "loop-2", ticket=LOOP)
     assert final["done"] is True
-    assert service.archive.get_scope(JOB) == expected(simulator)
+    assert service.archive.get_scope(JOB, 1) == expected(simulator)
 
 
 def test_publishing_stops_on_the_budget_and_resumes_at_the_published_position(
@@ -210,7 +210,7 @@ def test_a_walk_finished_late_leaves_the_rebuild_to_a_fresh_invocation(
     # A fresh invocation that walked nothing rebuilds whatever the projection says.
     rebuilt, _ = service.run(JOB, Budget.from_remaining(clock, 9.0), "loop-5", LOOP)
     assert rebuilt["phase"] == "scoped"  # 1 + 8 s of 9: the publish is left to the next
-    assert service.archive.get_scope(JOB) == expected(simulator)
+    assert service.archive.get_scope(JOB, 1) == expected(simulator)
     final, _ = service.run(JOB, Budget.unbounded(clock), "loop-6", LOOP)
     assert final["done"] is True
 
@@ -251,7 +251,7 @@ def test_a_trigger_takes_over_from_a_closed_execution_and_hands_over_anew(
         service.run(JOB, Budget.unbounded(clock), "late-loop", ticket=LOOP)
     final, _ = service.run(JOB, Budget.unbounded(clock), "loop", ticket=LoopTicket(1, 2))
     assert final["done"] is True
-    assert service.archive.get_scope(JOB) == expected(simulator)
+    assert service.archive.get_scope(JOB, 1) == expected(simulator)
 
 
 def test_a_lease_held_by_a_live_trigger_is_respected(

@@ -256,6 +256,8 @@ def render_status(status: JobStatus) -> str:
     written = "written" if status.scope_written else "not written yet"
     rows.append(("scope", f"{status.scope_uri} ({written})"))
     rows.append(("manifest", status.manifest_uri))
+    published_run = "none yet" if status.published_run is None else f"run {status.published_run}"
+    rows.append(("consumers read", f"{published_run} (the job's scope.json names it)"))
     if status.scope_sha256:
         rows.append(("scope sha256", status.scope_sha256))
     return tabulate(rows, tablefmt="plain")

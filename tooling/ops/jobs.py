@@ -1,21 +1,22 @@
 """What an operator asks of a job: where its walk stands, who owns it, and whether it is stuck.
 
-Read through the function's own adapters: the walk record via `DynamoCheckpointStore`, the
-scope's location via `S3ScopeArchive`, execution names via `pleo_scope.aws.hand_over`.
+Read through the function's own adapters: the walk record as the checkpoint store's typed
+`WalkState`, the S3 layout from `pleo_scope.aws.keys`, execution names via
+`pleo_scope.aws.hand_over`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from pleo_scope.aws.archive import S3ScopeArchive
 from pleo_scope.aws.checkpoints import DynamoCheckpointStore
 from pleo_scope.aws.hand_over import StepFunctionsHandOver, execution_name
-from pleo_scope.aws.keys import WALK_SK, walk_pk
+from pleo_scope.aws.keys import pointer_key, run_manifest_key, run_scope_key
 from pleo_scope.clock import SystemClock
+from pleo_scope.ports import WalkState
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -54,9 +55,13 @@ class JobStatus:
     lease_held: bool
     execution: Execution | None
     scope_uri: str
+    """The current run's scope.jsonl (contract v3: each run has its own)."""
     manifest_uri: str
     scope_written: bool
+    """The current run's manifest exists (written after its scope.jsonl)."""
     scope_sha256: str | None
+    published_run: int | None
+    """The run the job's pointer names: its latest published run, whose scope consumers read."""
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -91,6 +96,7 @@ class JobStatus:
                 "manifestUri": self.manifest_uri,
                 "written": self.scope_written,
                 "sha256": self.scope_sha256,
+                "publishedRun": self.published_run,
             },
         }
 
@@ -113,17 +119,15 @@ class Jobs:
     ) -> None:
         clock = SystemClock()
         self._clock = clock
-        self._dynamodb = dynamodb
-        self._table = table
         self._checkpoints = DynamoCheckpointStore(dynamodb, table, clock)
         self._s3 = s3
-        self._archive = S3ScopeArchive(s3, bucket) if bucket else None
+        self._bucket = bucket
         self._sfn = sfn
         self._state_machine_arn = state_machine_arn
 
     def status(self, job_id: str) -> JobStatus:
-        record = self._checkpoints.load(job_id)
-        if record is None or "runId" not in record:
+        record = self._checkpoints.peek(job_id)
+        if record is None:
             raise JobNotKnown(
                 f"export job {job_id} has no walk record: it was never triggered on this stack"
                 " (or its record expired, 90 days after its last run)"
@@ -135,9 +139,10 @@ class Jobs:
         """Every job not yet published, stuck ones first, then the oldest first."""
         running = self._executions(None, "RUNNING")
         found = []
-        for job_id, record in self._walk_records():
-            if record.get("phase") == "published" and not include_published:
+        for record in self._checkpoints.walks():
+            if record.phase == "published" and not include_published:
                 continue
+            job_id = record.job_id
             mine = [e for e in running if _of_job(e.arn, job_id)]
             found.append(self._assess(job_id, record, self._owning_execution(record, mine)))
         order = {"stuck": 0, "running": 1, "published": 2}
@@ -145,39 +150,21 @@ class Jobs:
 
     # -- reading -------------------------------------------------------------------------
 
-    def _walk_records(self) -> Iterator[tuple[str, dict[str, Any]]]:
-        """Every walk record of the table. A scan: the table has no index by kind of record,
-        and walk records are a small share of it (docs/operating.md)."""
-        prefix = walk_pk("")
-        paginator = self._dynamodb.get_paginator("scan")
-        for page in paginator.paginate(
-            TableName=self._table,
-            FilterExpression="sk = :walk",
-            ExpressionAttributeValues={":walk": {"S": WALK_SK}},
-            ConsistentRead=True,
-        ):
-            for item in page.get("Items", []):
-                record = {k: next(iter(v.values())) for k, v in item.items()}
-                if "runId" in record:
-                    yield str(record["pk"]).removeprefix(prefix), record
-
-    def _owning_execution(
-        self, record: dict[str, Any], running: list[Execution]
-    ) -> Execution | None:
+    def _owning_execution(self, record: WalkState, running: list[Execution]) -> Execution | None:
         """The execution the record names, or the continue-as-new generation that followed
         it, when running (the adapter's rule); else a running one of the job's that the
         record does not name; else the named one, closed."""
         if self._sfn is None or self._state_machine_arn is None:
             return None
-        named = record.get("executionArn")
+        named = record.execution_arn
         if named:
             hand_over = StepFunctionsHandOver(self._sfn, self._state_machine_arn)
-            live = hand_over.running_execution(str(named))
+            live = hand_over.running_execution(named)
             if live is not None:
                 return self._describe(live)
         if running:
             return running[-1]
-        return self._describe(str(named)) if named else None
+        return self._describe(named) if named else None
 
     def _executions(self, job_id: str | None, status: str | None = None) -> list[Execution]:
         """The state machine's executions (of one job, or all), oldest first."""
@@ -205,25 +192,32 @@ class Jobs:
             arn, reply["status"], _iso(reply.get("startDate")), _iso(reply.get("stopDate"))
         )
 
-    def _scope_written(self, job_id: str) -> bool:
-        """The manifest is written last: its presence means scope.jsonl is complete."""
-        if self._archive is None:
+    def _exists(self, key: str) -> bool:
+        if self._bucket is None:
             return False
-        location = self._archive.location(job_id)
         try:
-            self._s3.head_object(Bucket=location.bucket, Key=location.manifest_key)
+            self._s3.head_object(Bucket=self._bucket, Key=key)
         except self._s3.exceptions.ClientError:
             return False
         return True
 
+    def _published_run(self, job_id: str) -> int | None:
+        """The run the job's pointer (the latest published run's manifest) names."""
+        if self._bucket is None:
+            return None
+        try:
+            body = self._s3.get_object(Bucket=self._bucket, Key=pointer_key(job_id))["Body"]
+        except self._s3.exceptions.NoSuchKey:
+            return None
+        run = json.loads(body.read()).get("runId")
+        return run if isinstance(run, int) else None
+
     # -- judging -------------------------------------------------------------------------
 
-    def _assess(
-        self, job_id: str, record: dict[str, Any], execution: Execution | None
-    ) -> JobStatus:
+    def _assess(self, job_id: str, record: WalkState, execution: Execution | None) -> JobStatus:
         now = self._clock.now()
-        phase = str(record.get("phase", "walking"))
-        lease_until = _number(record.get("leaseExpiresAt"))
+        phase = record.phase
+        lease_until = record.lease_expires_at or None
         lease_held = lease_until is not None and lease_until > now.timestamp()
         running = execution is not None and execution.status == "RUNNING"
         verdict: Verdict
@@ -248,33 +242,36 @@ class Jobs:
                 + RETRIGGER.format(job=job_id)
                 + " (the walk continues from its checkpoint)"
             )
-        started_at = record.get("startedAt")
+        started_at = record.started_at or None
         started = datetime.fromisoformat(started_at) if started_at else None
-        bucket = self._archive.location(job_id) if self._archive is not None else None
+        run = record.run_id
+        scope_key, manifest_key = run_scope_key(job_id, run), run_manifest_key(job_id, run)
+        planned = record.unit_count is not None
         return JobStatus(
             job_id=job_id,
             verdict=verdict,
             reason=reason,
             next_step=next_step,
             phase=phase,
-            run=int(record["runId"]),
+            run=run,
             started_at=started_at,
             age_seconds=(now - started).total_seconds() if started else None,
-            pages_fetched=_number(record.get("pagesFetched")) or 0,
-            items_in_scope=_number(record.get("itemsInScope")),
-            items_published=_number(record.get("itemsPublished")) or 0,
-            units_published=_number(record.get("unitsPublished")),
-            unit_count=_number(record.get("unitCount")),
-            lease_owner=record.get("leaseOwner"),
+            pages_fetched=record.pages_fetched,
+            items_in_scope=record.items_in_scope,
+            items_published=record.items_published,
+            units_published=record.units_published if planned else None,
+            unit_count=record.unit_count,
+            lease_owner=record.owner or None,
             lease_expires_at=_iso(datetime.fromtimestamp(lease_until, UTC))
             if lease_until
             else None,
             lease_held=lease_held,
             execution=execution,
-            scope_uri=f"s3://{bucket.bucket}/{bucket.key}" if bucket else "",
-            manifest_uri=f"s3://{bucket.bucket}/{bucket.manifest_key}" if bucket else "",
-            scope_written=self._scope_written(job_id),
-            scope_sha256=record.get("scopeSha256"),
+            scope_uri=f"s3://{self._bucket}/{scope_key}" if self._bucket else "",
+            manifest_uri=f"s3://{self._bucket}/{manifest_key}" if self._bucket else "",
+            scope_written=self._exists(manifest_key),
+            scope_sha256=record.scope_sha256,
+            published_run=self._published_run(job_id),
         )
 
 
@@ -282,10 +279,6 @@ def _of_job(execution_arn: str, job_id: str) -> bool:
     """Execution names start with the job's id ("scope-{jobId}-r{run}-..."; hand_over.py)."""
     name = execution_arn.rsplit(":", 1)[-1]
     return name.startswith(execution_name(job_id, 0, 0).split("-r0-", 1)[0] + "-")
-
-
-def _number(value: Any) -> int | None:
-    return None if value is None else int(value)
 
 
 def _iso(moment: datetime | None) -> str | None:

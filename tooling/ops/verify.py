@@ -1,8 +1,8 @@
 """`verify JOB`: re-read what a job published and check it against itself.
 
-scope.jsonl against its manifest (sha256, counts, order, serialisation) and the walk record;
-the publish ledger against the scope (every in-scope item enqueued once). Streams the scope:
-memory stays flat whatever the job's size.
+The run's scope.jsonl against its manifest (sha256, counts, order, serialisation) and the walk
+record; the job's pointer against the run it names; the publish ledger against the scope
+(every in-scope item enqueued once). Streams the scope: memory stays flat whatever its size.
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pleo_scope.aws.archive import S3ScopeArchive
 from pleo_scope.aws.checkpoints import DynamoCheckpointStore
+from pleo_scope.aws.keys import pointer_key, run_manifest_key, run_scope_key
 from pleo_scope.aws.ledger import DynamoPublishLedger
 from pleo_scope.clock import SystemClock
 from pleo_scope.models import IN_SCOPE_STATUSES, decode_json
+from pleo_scope.ports import WalkState
 from pleo_scope.publishing import entry_hash
 from pleo_scope.scope import ORDERING, SCHEMA_VERSION, serialize_item
 
@@ -80,54 +81,87 @@ class Verifier:
         clock = SystemClock()
         self._checkpoints = DynamoCheckpointStore(dynamodb, table, clock)
         self._ledger = DynamoPublishLedger(dynamodb, table, clock)
-        self._archive = S3ScopeArchive(s3, bucket)
+        self._bucket = bucket
         self._s3 = s3
 
     def verify(self, job_id: str) -> Verification:
         result = Verification(job_id)
-        record = self._checkpoints.load(job_id)
-        if record is None or "runId" not in record:
+        record = self._checkpoints.peek(job_id)
+        if record is None:
             result.add("walk record", False, "none: the job was never triggered on this stack")
             return result
-        phase = str(record.get("phase"))
-        if phase not in ("scoped", "published"):
+        if record.phase not in ("scoped", "published"):
             result.add(
-                "scope written", False, f"phase {phase}: the scope is written once the walk ends"
+                "scope written",
+                False,
+                f"phase {record.phase}: run {record.run_id}'s scope is written once its walk ends",
             )
             return result
-        location = self._archive.location(job_id)
-        manifest = self._manifest(result, location.bucket, location.manifest_key, job_id)
+        run = record.run_id
+        manifest = self._manifest(result, "manifest", run_manifest_key(job_id, run), job_id, run)
         if manifest is None:
             return result
-        body = self._s3.get_object(Bucket=location.bucket, Key=location.key)["Body"]
+        if record.phase == "published":
+            self._check_pointer(result, job_id, run)
+        body = self._s3.get_object(Bucket=self._bucket, Key=run_scope_key(job_id, run))["Body"]
         # Only a published job has every item on the queue.
-        published = phase == "published"
+        published = record.phase == "published"
         self._check_scope(result, job_id, _lines(body), manifest, record, published)
         return result
 
-    def _manifest(
-        self, result: Verification, bucket: str, key: str, job_id: str
-    ) -> dict[str, Any] | None:
+    def _read(self, key: str) -> bytes | None:
         try:
-            raw = self._s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-            manifest: dict[str, Any] = json.loads(raw)
+            body: bytes = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
         except self._s3.exceptions.NoSuchKey:
-            result.add("manifest", False, f"s3://{bucket}/{key} is missing")
             return None
+        return body
+
+    def _manifest(
+        self, result: Verification, check: str, key: str, job_id: str, run: int
+    ) -> dict[str, Any] | None:
+        where = f"s3://{self._bucket}/{key}"
+        raw = self._read(key)
+        if raw is None:
+            result.add(check, False, f"{where} is missing")
+            return None
+        try:
+            manifest: dict[str, Any] = json.loads(raw)
         except ValueError as error:
-            result.add("manifest", False, f"s3://{bucket}/{key} is not JSON: {error}")
+            result.add(check, False, f"{where} is not JSON: {error}")
             return None
         wrong = [
             f"{name} is {manifest.get(name)!r}, not {want!r}"
             for name, want in (
                 ("jobId", job_id),
+                ("runId", run),
+                ("scopeKey", run_scope_key(job_id, run)),
                 ("ordering", ORDERING),
                 ("schemaVersion", SCHEMA_VERSION),
             )
             if manifest.get(name) != want
         ]
-        result.add("manifest", not wrong, "; ".join(wrong) or f"s3://{bucket}/{key}")
+        result.add(check, not wrong, "; ".join(wrong) or where)
         return manifest
+
+    def _check_pointer(self, result: Verification, job_id: str, run: int) -> None:
+        """The job's scope.json is a copy of the manifest of the run it names, and a published
+        job's pointer names its current run."""
+        where = f"s3://{self._bucket}/{pointer_key(job_id)}"
+        pointer = self._read(pointer_key(job_id))
+        if pointer is None:
+            result.add("pointer", False, f"{where} is missing")
+            return
+        try:
+            named = json.loads(pointer).get("runId")
+        except (ValueError, AttributeError) as error:
+            result.add("pointer", False, f"{where} is not a manifest: {error}")
+            return
+        if named != run:
+            result.add("pointer", False, f"{where} names run {named!r}, not run {run}")
+            return
+        same = pointer == self._read(run_manifest_key(job_id, run))
+        detail = f"{where} is run {run}'s manifest" + ("" if same else ", but its bytes differ")
+        result.add("pointer", same, detail)
 
     def _check_scope(
         self,
@@ -135,7 +169,7 @@ class Verifier:
         job_id: str,
         lines: Iterator[bytes],
         manifest: dict[str, Any],
-        record: dict[str, Any],
+        record: WalkState,
         published: bool,
     ) -> None:
         digest = hashlib.sha256()
@@ -178,7 +212,7 @@ class Verifier:
             f"{where} says {value}"
             for where, value in (
                 ("the manifest", manifest.get("sha256")),
-                ("the walk record", record.get("scopeSha256", sha256)),
+                ("the walk record", record.scope_sha256 or sha256),
             )
             if value != sha256
         ]
@@ -191,7 +225,10 @@ class Verifier:
             f"{where} says {value}"
             for where, value in (
                 ("the manifest", manifest.get("itemCount")),
-                ("the walk record", int(record.get("itemsInScope", count))),
+                (
+                    "the walk record",
+                    count if record.items_in_scope is None else record.items_in_scope,
+                ),
             )
             if value != count
         ]

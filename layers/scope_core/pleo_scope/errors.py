@@ -118,6 +118,11 @@ class UnitTooLarge(ConfigurationError):
     SCOPE_UNIT_SIZE, then re-trigger. Nothing of the unit was sent."""
 
 
+class ScopeConflict(ScopeError):
+    """A run's scope.jsonl is already written with other bytes (it is never rewritten): the
+    walk starts a new run, whose files are its own."""
+
+
 class ArchivedPageMissing(ScopeError):
     """A page the checkpoint says was archived is not in S3: the walk starts a new run."""
 

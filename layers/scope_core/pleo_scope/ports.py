@@ -119,11 +119,23 @@ class ScopeArchive(Protocol):
         """Items of pages 1..count, in page order; closing it stops the reads in flight."""
         ...
 
-    def put_scope(self, job_id: str, jsonl: bytes, manifest: bytes) -> ScopeLocation: ...
+    def put_scope(
+        self, job_id: str, run_id: int, jsonl: bytes, manifest: bytes, sha256: str
+    ) -> ScopeLocation:
+        """Write the run's scope.jsonl, then its manifest, each once (contract v3: a run's
+        files are never overwritten). Raises `ScopeConflict` when the run's scope.jsonl
+        exists with another sha256."""
+        ...
 
-    def get_scope(self, job_id: str) -> bytes: ...
+    def publish_pointer(self, job_id: str, run_id: int) -> None:
+        """Make the job's pointer a copy of the run's manifest: the last write of a run."""
+        ...
 
-    def location(self, job_id: str) -> ScopeLocation: ...
+    def get_scope(self, job_id: str, run_id: int) -> bytes: ...
+
+    def location(self, job_id: str, run_id: int) -> ScopeLocation:
+        """The run's scope.jsonl and manifest."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

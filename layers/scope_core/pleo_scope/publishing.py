@@ -1,6 +1,6 @@
-"""The publish step (contract v2): cut the items to enqueue into work units, send them in
-unit order, and record each SendMessageBatch in the ledger together with the checkpoint's
-unit progress, so that a retry resumes at the first unit not yet recorded.
+"""The publish step (contract v2 units, v3 bodies): cut the items to enqueue into work
+units, send them in unit order, and record each SendMessageBatch in the ledger together with
+the checkpoint's unit progress, so that a retry resumes at the first unit not yet recorded.
 
 The items to enqueue are the scope less every item an earlier run of the job enqueued. They
 are fixed for the whole run (a run's scope and its earlier runs' ledger do not change), so
@@ -18,6 +18,7 @@ from itertools import batched
 from pleo_scope.clock import Budget
 from pleo_scope.errors import PublishFailed, UnitTooLarge
 from pleo_scope.invocation import InvocationStats, ServiceSettings
+from pleo_scope.models import DEFAULT_TENANT
 from pleo_scope.ports import (
     CheckpointStore,
     OutgoingMessage,
@@ -176,9 +177,11 @@ class Publisher:
         )
 
     def _message(self, state: WalkState, unit: Unit) -> OutgoingMessage:
-        location = self.archive.location(state.job_id)
+        location = self.archive.location(state.job_id, state.run_id)
         body = {
             "jobId": state.job_id,
+            "companyId": DEFAULT_TENANT,
+            "runId": state.run_id,
             "unit": unit.index,
             "unitCount": state.unit_count,
             "items": [

@@ -27,7 +27,8 @@ from pleo_scope.models import (
 )
 
 ORDERING = "accountingEntryId ASC"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2 since contract v3: `companyId`, `runId` and `scopeKey` (the run's own scope.jsonl)."""
 
 logger = logging.getLogger(__name__)
 
@@ -169,12 +170,18 @@ def build_manifest(
     job_id: str,
     scope: Scope,
     *,
+    company_id: str | None,
+    run_id: int,
+    scope_key: str,
     pages_fetched: int,
     started_at: datetime,
     completed_at: datetime,
 ) -> dict[str, Any]:
     return {
         "jobId": job_id,
+        "companyId": company_id,
+        "runId": run_id,
+        "scopeKey": scope_key,
         "itemCount": scope.item_count,
         "countsByStatus": scope.counts_by_status,
         "seenCountsByStatus": scope.seen_counts_by_status,

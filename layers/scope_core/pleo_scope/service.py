@@ -10,9 +10,9 @@ from datetime import datetime
 from typing import Any
 
 from pleo_scope.clock import Budget, Clock, SystemClock
-from pleo_scope.errors import ArchivedPageMissing, JobNotClaimed
+from pleo_scope.errors import ArchivedPageMissing, JobNotClaimed, ScopeConflict
 from pleo_scope.invocation import InvocationStats, ServiceSettings
-from pleo_scope.models import CLAIMED
+from pleo_scope.models import CLAIMED, DEFAULT_TENANT
 from pleo_scope.ownership import Ownership, adopted
 from pleo_scope.pleo_client import MAX_WAIT_SECONDS, PleoClient, RetryDeferred
 from pleo_scope.ports import (
@@ -129,12 +129,22 @@ class ScopeJobService:
                     return self._continuation(self.checkpoints.restart(state), 0.0)
                 if scope is None:
                     return self._continuation(state, 0.0)
-            state = self._write_scope(state, scope)
+            try:
+                state = self._write_scope(state, scope)
+            except ScopeConflict as conflict:
+                logger.warning("walking the job again", extra={"reason": str(conflict)})
+                return self._continuation(self.checkpoints.restart(state), 0.0)
         if state.phase == "scoped":
-            jsonl = scope.jsonl if scope is not None else self.archive.get_scope(state.job_id)
+            jsonl = (
+                scope.jsonl
+                if scope is not None
+                else self.archive.get_scope(state.job_id, state.run_id)
+            )
             state, finished = self._publisher().publish(state, jsonl, budget, stats)
             if not finished:
                 return self._continuation(state, 0.0)
+            # Written last: the job's pointer names this run once all its units are out.
+            self.archive.publish_pointer(state.job_id, state.run_id)
             state = self.checkpoints.update(state, phase="published")
         return self._done(state)
 
@@ -148,14 +158,20 @@ class ScopeJobService:
         )
 
     def _write_scope(self, state: WalkState, scope: Scope) -> WalkState:
+        location = self.archive.location(state.job_id, state.run_id)
         manifest = build_manifest(
             state.job_id,
             scope,
+            company_id=DEFAULT_TENANT,
+            run_id=state.run_id,
+            scope_key=location.key,
             pages_fetched=state.pages_fetched,
             started_at=datetime.fromisoformat(state.started_at),
             completed_at=self.clock.now(),
         )
-        self.archive.put_scope(state.job_id, scope.jsonl, manifest_bytes(manifest))
+        self.archive.put_scope(
+            state.job_id, state.run_id, scope.jsonl, manifest_bytes(manifest), scope.sha256
+        )
         self.observer.on_step("scope_written", state.job_id, scope.item_count)
         return self.checkpoints.update(
             state,
@@ -182,9 +198,11 @@ class ScopeJobService:
         }
 
     def _done(self, state: WalkState) -> dict[str, Any]:
-        location = self.archive.location(state.job_id)
+        location = self.archive.location(state.job_id, state.run_id)
         return {
             "jobId": state.job_id,
+            "companyId": DEFAULT_TENANT,
+            "runId": state.run_id,
             "done": True,
             "itemsInScope": state.items_in_scope,
             "pagesFetched": state.pages_fetched,

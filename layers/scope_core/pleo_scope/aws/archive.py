@@ -1,4 +1,5 @@
-"""S3: raw pages as they arrive, then scope.jsonl and its manifest once the walk is done."""
+"""S3: raw pages as they arrive; once the walk is done, the run's scope.jsonl and manifest,
+each written once; after the publish, the job's pointer (the layout: `pleo_scope.aws.keys`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,15 @@ from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from typing import TYPE_CHECKING
 
-from pleo_scope.errors import ArchivedPageMissing
+from botocore.exceptions import ClientError
+
+from pleo_scope.aws.keys import (
+    page_key,
+    pointer_key,
+    run_manifest_key,
+    run_scope_key,
+)
+from pleo_scope.errors import ArchivedPageMissing, ScopeConflict
 from pleo_scope.models import JsonObject, decode_json, parse_page
 from pleo_scope.ports import ScopeLocation
 
@@ -17,14 +26,6 @@ if TYPE_CHECKING:
 
 READ_WORKERS = 8  # parallel GETs when the scope is rebuilt from the archived pages
 READ_AHEAD = 32  # pages read ahead of the one being consumed (memory stays flat)
-
-
-def job_prefix(job_id: str) -> str:
-    return f"export-jobs/{job_id}/"
-
-
-def page_key(job_id: str, run_id: int, number: int) -> str:
-    return f"{job_prefix(job_id)}pages/run-{run_id:06d}/page-{number:07d}.json"
 
 
 class S3ScopeArchive:
@@ -67,29 +68,66 @@ class S3ScopeArchive:
         finally:  # also when the reader stops early: nothing stays running
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def put_scope(self, job_id: str, jsonl: bytes, manifest: bytes) -> ScopeLocation:
-        location = self.location(job_id)
-        self._client.put_object(
-            Bucket=self._bucket,
-            Key=location.key,
-            Body=jsonl,
-            ContentType="application/x-ndjson; charset=utf-8",
-        )
+    def put_scope(
+        self, job_id: str, run_id: int, jsonl: bytes, manifest: bytes, sha256: str
+    ) -> ScopeLocation:
+        """Write the run's files once: never over an existing one (a retry finds them, an
+        earlier run's consumers keep reading theirs). A scope.jsonl already there must be
+        these bytes; a manifest already there stands."""
+        location = self.location(job_id, run_id)
+        if not self._put_once(
+            location.key,
+            jsonl,
+            "application/x-ndjson; charset=utf-8",
+            metadata={"sha256": sha256},
+        ):
+            stored = self._client.head_object(Bucket=self._bucket, Key=location.key)
+            if stored.get("Metadata", {}).get("sha256") != sha256:
+                raise ScopeConflict(
+                    f"export job {job_id}: run {run_id}'s scope.jsonl is already written,"
+                    " with other bytes"
+                )
         # The manifest goes last: its presence means scope.jsonl is complete.
-        self._client.put_object(
-            Bucket=self._bucket,
-            Key=location.manifest_key,
-            Body=manifest,
-            ContentType="application/json; charset=utf-8",
-        )
+        self._put_once(location.manifest_key, manifest, "application/json; charset=utf-8")
         return location
 
-    def get_scope(self, job_id: str) -> bytes:
-        return self._get(self.location(job_id).key)
+    def publish_pointer(self, job_id: str, run_id: int) -> None:
+        """The job's pointer becomes a copy of the run's manifest (server side, exact)."""
+        self._client.copy_object(
+            Bucket=self._bucket,
+            Key=pointer_key(job_id),
+            CopySource={"Bucket": self._bucket, "Key": run_manifest_key(job_id, run_id)},
+            ContentType="application/json; charset=utf-8",
+            MetadataDirective="REPLACE",
+        )
 
-    def location(self, job_id: str) -> ScopeLocation:
-        prefix = job_prefix(job_id)
-        return ScopeLocation(self._bucket, f"{prefix}scope.jsonl", f"{prefix}scope.json")
+    def get_scope(self, job_id: str, run_id: int) -> bytes:
+        return self._get(run_scope_key(job_id, run_id))
+
+    def location(self, job_id: str, run_id: int) -> ScopeLocation:
+        return ScopeLocation(
+            self._bucket, run_scope_key(job_id, run_id), run_manifest_key(job_id, run_id)
+        )
+
+    def _put_once(
+        self, key: str, body: bytes, content_type: str, metadata: dict[str, str] | None = None
+    ) -> bool:
+        """False when the key exists (S3's conditional put: If-None-Match)."""
+        try:
+            self._client.put_object(
+                Bucket=self._bucket,
+                Key=key,
+                Body=body,
+                ContentType=content_type,
+                Metadata=metadata or {},
+                IfNoneMatch="*",
+            )
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code")
+            if code in ("PreconditionFailed", "ConditionalRequestConflict"):
+                return False
+            raise
+        return True
 
     def _get(self, key: str) -> bytes:
         return self._client.get_object(Bucket=self._bucket, Key=key)["Body"].read()

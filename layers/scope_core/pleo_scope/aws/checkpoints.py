@@ -3,11 +3,12 @@ invocations can never both advance one job."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from pleo_scope.aws.keys import CURSOR_SK, WALK_SK, cursor_pk, walk_pk
+from pleo_scope.aws.keys import CURSOR_SK, WALK_SK, cursor_pk, job_of_walk_pk, walk_pk
 from pleo_scope.clock import Clock
 from pleo_scope.errors import WalkInProgress
 from pleo_scope.ports import LoopTicket, WalkState
@@ -48,6 +49,20 @@ class DynamoCheckpointStore:
         if item is None or "runId" not in item:
             return None
         return _state(job_id, item.get("leaseOwner", {}).get("S", ""), item)
+
+    def walks(self) -> Iterator[WalkState]:
+        """Every job's walk record, as `peek` reads one (for the operator's `list`). A scan:
+        the table has no index by kind of record, and walk records are a small share of it."""
+        paginator = self._client.get_paginator("scan")
+        for page in paginator.paginate(
+            TableName=self._table,
+            FilterExpression="sk = :walk AND attribute_exists(runId)",
+            ExpressionAttributeValues={":walk": {"S": WALK_SK}},
+            ConsistentRead=True,
+        ):
+            for item in page.get("Items", []):
+                job_id = job_of_walk_pk(str(item["pk"]["S"]))
+                yield _state(job_id, item.get("leaseOwner", {}).get("S", ""), item)
 
     def begin(
         self,
