@@ -11,7 +11,14 @@ from typing import Any
 from pleo_scope.aws.keys import pointer_key, run_manifest_key, run_prefix, run_scope_key
 from pleo_scope.errors import ArchivedPageMissing, ScopeConflict, WalkInProgress
 from pleo_scope.models import JsonObject
-from pleo_scope.ports import LoopTicket, OutgoingMessage, ScopeLocation, UnitRecord, WalkState
+from pleo_scope.ports import (
+    FinalError,
+    LoopTicket,
+    OutgoingMessage,
+    ScopeLocation,
+    UnitRecord,
+    WalkState,
+)
 from pleo_scope.walk import InMemoryCursorRegistry, WalkPosition
 
 
@@ -41,7 +48,7 @@ class MemoryCheckpoints:
         take_over_from: int | None = None,
     ) -> WalkState:
         holder = self.leases.get(job_id)
-        dead = {take_over_from, ticket.hand_over if ticket else None} - {None}
+        dead = {take_over_from} - {None}  # never the ticket's own hand-over (fencing)
         if holder not in (None, owner) and self.lease_hand_overs.get(job_id) not in dead:
             raise WalkInProgress(f"export job {job_id} is held by {holder}")
         self.leases[job_id] = owner
@@ -57,7 +64,7 @@ class MemoryCheckpoints:
                 hand_overs=state.hand_overs if state else 0,
                 execution_arn=state.execution_arn if state else None,
             )
-        self.records[job_id] = state = state.but(owner=owner)
+        self.records[job_id] = state = state.but(owner=owner, final_error=None)
         return state
 
     def advance(
@@ -91,6 +98,15 @@ class MemoryCheckpoints:
     def release(self, state: WalkState) -> None:
         if self.leases.get(state.job_id) == state.owner:
             del self.leases[state.job_id]
+
+    def confirm(self, state: WalkState) -> None:
+        if self.leases.get(state.job_id) != state.owner:
+            raise WalkInProgress("lease lost")
+
+    def record_final_error(self, job_id: str, owner: str, error: FinalError) -> None:
+        state = self.records.get(job_id)
+        if state is not None and self.leases.get(job_id) in (None, owner):
+            self.records[job_id] = state.but(final_error=error)
 
     def cursors(self, state: WalkState) -> InMemoryCursorRegistry:
         return self.registries.setdefault((state.job_id, state.run_id), InMemoryCursorRegistry())

@@ -254,7 +254,8 @@ class Soak:
             except InjectedCrash:
                 row.count("loop invocations killed")
                 hand_over = int(event["continuation"]["handOver"])
-                self.stack.leave_lease_behind(job_id, hand_over, 900)
+                # Until its time-out: the loop's retries wait it out (fencing).
+                self.stack.leave_lease_behind(job_id, hand_over, INVOCATION_SECONDS)
                 raise SandboxTimedout("Task timed out") from None
             finally:
                 kills.plans.pop(job_id, None)

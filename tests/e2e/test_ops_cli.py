@@ -170,7 +170,9 @@ def test_status_of_a_published_job(stack: Stack) -> None:
 def test_status_watch_follows_a_handed_over_walk_to_published(
     stack: Stack, routed: list[dict[str, Any]]
 ) -> None:
-    job = stack.new_job(items=200)  # 20 pages of 100 ms: several 2.5-second invocations
+    # 40 pages of 100 ms: more than one 2.5-second invocation can walk (with 20, the trigger
+    # sometimes walked them all and only the rebuild was left to the loop: no "walking" bar).
+    job = stack.new_job(items=400)
     stack.simulator.inject(job.id, Fault("latency", seconds=0.1))
     first = stack.invoke({"jobId": job.id}, timeout_seconds=INVOCATION_SECONDS)
     assert first["done"] is False

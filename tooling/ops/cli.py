@@ -32,9 +32,10 @@ from tooling.ops.resources import (
 from tooling.ops.verify import Verifier
 
 EXIT_STUCK = 3
+EXIT_FAILED = 4
 EPILOG = """\b
 Exit status: 0 done; 1 an error, or (verify) a difference; 2 a usage error; 3 (status) the
-job is stuck.
+job is stuck; 4 (status) the job failed on a final error.
 \b
 Resources: with --stack, from the stack's CloudFormation outputs; options and environment
 variables (the function's own: SCOPE_TABLE_NAME, SCOPE_BUCKET_NAME, STATE_MACHINE_ARN; and
@@ -115,7 +116,8 @@ def main(
 ) -> None:
     """Operate pleo-export-scope: status, list, retrigger and verify export jobs.
 
-    The one recovery for a stuck or failed job is re-sending its trigger: `retrigger JOB`.
+    The one recovery for a stuck job is re-sending its trigger: `retrigger JOB`. A failed job
+    ended on a final error: `status JOB` says what fixes it (a re-send alone does not).
     """
     aws = Aws(endpoint_url, region, profile)
     explicit = Resources(table, bucket, state_machine_arn, function_name, event_bus, event_source)
@@ -139,10 +141,12 @@ def main(
 @click.pass_obj
 def status(ops: Ops, job: str, as_json: bool, watch: bool, interval: float) -> None:
     """Where JOB stands: phase, run, progress, lease, owning execution, scope location, and
-    what to do next when it is stuck.
+    what to do next when it is stuck or failed.
 
     State: published (done), running (an invocation holds the lease, or its execution runs),
-    or stuck (neither: re-send the trigger). Exit status 3 when stuck.
+    failed (the run ended on a final error: its name, cause, Pleo's job status and what fixes
+    it are shown), or stuck (none of these: re-send the trigger). Exit status 3 when stuck,
+    4 when failed.
     """
     with _errors():
         jobs = ops.jobs()
@@ -156,6 +160,8 @@ def status(ops: Ops, job: str, as_json: bool, watch: bool, interval: float) -> N
             click.echo(render_status(current))
     if current.verdict == "stuck":
         sys.exit(EXIT_STUCK)
+    if current.verdict == "failed":
+        sys.exit(EXIT_FAILED)
 
 
 def _watch(jobs: Jobs, current: JobStatus, interval: float, as_json: bool) -> JobStatus:
@@ -228,6 +234,13 @@ def render_status(status: JobStatus) -> str:
         ("job", status.job_id),
         ("state", f"{status.verdict}: {status.reason}"),
     ]
+    if status.failure is not None:
+        failure = status.failure
+        rows += [
+            ("error", failure.error),
+            ("cause", failure.cause),
+            ("pleo job status", _or_dash(failure.job_status)),
+        ]
     if status.next_step:
         rows.append(("next step", status.next_step))
     rows += [
@@ -272,7 +285,7 @@ def render_status(status: JobStatus) -> str:
 @click.pass_obj
 def list_jobs(ops: Ops, as_json: bool, include_published: bool) -> None:
     """Jobs not yet published, stuck ones first (no lease held and no execution running),
-    then the oldest first, with their age."""
+    then failed ones (ended on a final error), then the oldest first, with their age."""
     with _errors():
         found = ops.jobs().unpublished(include_published)
     if as_json:
@@ -302,6 +315,13 @@ def list_jobs(ops: Ops, as_json: bool, include_published: bool) -> None:
     stuck = [s for s in found if s.verdict == "stuck"]
     if stuck:
         click.echo(f"\n{len(stuck)} stuck: re-send the trigger with `pleo-scope-ops retrigger JOB`")
+    failed = [s for s in found if s.verdict == "failed"]
+    if failed:
+        errors = ", ".join(f"{s.job_id[:8]}: {s.failure.error}" for s in failed if s.failure)
+        click.echo(
+            f"\n{len(failed)} failed on a final error ({errors}): a re-send alone does not help;"
+            " `pleo-scope-ops status JOB` says what fixes it"
+        )
 
 
 # -- retrigger ------------------------------------------------------------------------------

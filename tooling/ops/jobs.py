@@ -7,6 +7,7 @@ Read through the function's own adapters: the walk record as the checkpoint stor
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from pleo_scope.aws.checkpoints import DynamoCheckpointStore
 from pleo_scope.aws.hand_over import StepFunctionsHandOver, execution_name
 from pleo_scope.aws.keys import pointer_key, run_manifest_key, run_scope_key
 from pleo_scope.clock import SystemClock
+from pleo_scope.errors import FINAL_ERRORS
 from pleo_scope.ports import WalkState
 
 if TYPE_CHECKING:
@@ -23,8 +25,62 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_stepfunctions import SFNClient
 
-Verdict = Literal["published", "running", "stuck"]
+Verdict = Literal["published", "running", "stuck", "failed"]
 RETRIGGER = "pleo-scope-ops retrigger {job}"
+
+
+def _all_subclasses(cls: type) -> list[type]:
+    found: list[type] = []
+    sub: type
+    for sub in cls.__subclasses__():
+        found += [sub, *_all_subclasses(sub)]
+    return found
+
+
+FINAL_NAMES = frozenset(
+    cls.__name__ for family in FINAL_ERRORS for cls in (family, *_all_subclasses(family))
+)
+"""The error names that end a run for good (errors.FINAL_ERRORS and their subclasses)."""
+
+SETTINGS_THEN_RESEND = "fix {what}, then re-send the trigger: " + RETRIGGER
+REMEDIES = {
+    "JobNotClaimed": (
+        "nothing to re-send: Pleo no longer has the job in progress, so the run stopped"
+        " before enqueueing anything more; if its items still need exporting, start a new"
+        " export job in Pleo"
+    ),
+    "JobNotFound": "nothing to re-send: the job no longer exists in Pleo",
+    "InvalidSecret": SETTINGS_THEN_RESEND.format(
+        what="the credential secret (JSON holding apiKey or accessToken)", job="{job}"
+    ),
+    "CredentialRejected": SETTINGS_THEN_RESEND.format(
+        what="the credential (Pleo answered 401 twice): put a valid one in the secret",
+        job="{job}",
+    ),
+    "PermissionDenied": SETTINGS_THEN_RESEND.format(
+        what="the credential's scopes (it needs export-jobs:read)", job="{job}"
+    ),
+    "PageSizeRejected": SETTINGS_THEN_RESEND.format(
+        what="PLEO_PAGE_SIZE (above Pleo's maximum)", job="{job}"
+    ),
+    "UnitTooLarge": SETTINGS_THEN_RESEND.format(what="SCOPE_UNIT_SIZE (lower it)", job="{job}"),
+    "TooManyPages": SETTINGS_THEN_RESEND.format(
+        what="PLEO_MAX_PAGES (the job has more pages)", job="{job}"
+    ),
+    "MissingCursor": (
+        "Pleo's pagination cannot be trusted (hasNextPage without a cursor): report it to"
+        " Pleo; re-send the trigger once Pleo fixed it: " + RETRIGGER
+    ),
+    "RepeatedCursor": (
+        "Pleo's pagination cannot be trusted (a cursor came back): report it to Pleo; re-send"
+        " the trigger once Pleo fixed it: " + RETRIGGER
+    ),
+}
+GENERIC_REMEDY = "fix the cause above, then re-send the trigger: " + RETRIGGER
+
+
+def remedy(error_name: str, job_id: str) -> str:
+    return REMEDIES.get(error_name, GENERIC_REMEDY).format(job=job_id)
 
 
 @dataclass(frozen=True)
@@ -33,6 +89,30 @@ class Execution:
     status: str
     started: str | None
     stopped: str | None
+    error: str | None = None
+    cause: str | None = None
+
+
+@dataclass(frozen=True)
+class Failure:
+    """The final error that ended the job's run: what it was, and what fixes it."""
+
+    error: str
+    cause: str
+    job_status: str | None
+    """Pleo's status of the job when the walk last checked it (None: unknown)."""
+    remedy: str
+    source: str
+    """Where it was read: "walk record" or "execution"."""
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "error": self.error,
+            "cause": self.cause,
+            "jobStatus": self.job_status,
+            "remedy": self.remedy,
+            "source": self.source,
+        }
 
 
 @dataclass(frozen=True)
@@ -62,6 +142,7 @@ class JobStatus:
     scope_sha256: str | None
     published_run: int | None
     """The run the job's pointer names: its latest published run, whose scope consumers read."""
+    failure: Failure | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -98,6 +179,7 @@ class JobStatus:
                 "sha256": self.scope_sha256,
                 "publishedRun": self.published_run,
             },
+            "failure": None if self.failure is None else self.failure.as_json(),
         }
 
 
@@ -136,7 +218,8 @@ class Jobs:
         return self._assess(job_id, record, self._owning_execution(record, executions))
 
     def unpublished(self, include_published: bool = False) -> list[JobStatus]:
-        """Every job not yet published, stuck ones first, then the oldest first."""
+        """Every job not yet published: stuck ones first, then failed ones, then the oldest
+        first."""
         running = self._executions(None, "RUNNING")
         found = []
         for record in self._checkpoints.walks():
@@ -145,7 +228,7 @@ class Jobs:
             job_id = record.job_id
             mine = [e for e in running if _of_job(e.arn, job_id)]
             found.append(self._assess(job_id, record, self._owning_execution(record, mine)))
-        order = {"stuck": 0, "running": 1, "published": 2}
+        order = {"stuck": 0, "failed": 1, "running": 2, "published": 3}
         return sorted(found, key=lambda s: (order[s.verdict], -(s.age_seconds or 0.0)))
 
     # -- reading -------------------------------------------------------------------------
@@ -189,7 +272,12 @@ class Jobs:
         except self._sfn.exceptions.ExecutionDoesNotExist:
             return None
         return Execution(
-            arn, reply["status"], _iso(reply.get("startDate")), _iso(reply.get("stopDate"))
+            arn,
+            reply["status"],
+            _iso(reply.get("startDate")),
+            _iso(reply.get("stopDate")),
+            reply.get("error"),
+            reply.get("cause"),
         )
 
     def _exists(self, key: str) -> bool:
@@ -222,6 +310,7 @@ class Jobs:
         running = execution is not None and execution.status == "RUNNING"
         verdict: Verdict
         next_step = None
+        failure = None if phase == "published" else _failure(job_id, record, execution)
         if phase == "published":
             verdict, reason = "published", "every in-scope item is on the queue"
         elif lease_held:
@@ -229,6 +318,12 @@ class Jobs:
         elif running:
             assert execution is not None
             verdict, reason = "running", "its execution runs the walk (between invocations)"
+        elif failure is not None:
+            verdict = "failed"
+            reason = f"the run ended on the final error {failure.error}: {failure.cause}"
+            if failure.job_status is not None:
+                reason += f" (Pleo's job status: {failure.job_status})"
+            next_step = failure.remedy
         else:
             verdict = "stuck"
             if execution is None:
@@ -272,7 +367,24 @@ class Jobs:
             scope_written=self._exists(manifest_key),
             scope_sha256=record.scope_sha256,
             published_run=self._published_run(job_id),
+            failure=failure if verdict == "failed" else None,
         )
+
+
+def _failure(job_id: str, record: WalkState, execution: Execution | None) -> Failure | None:
+    """The final error that ended the run: kept on the walk record by the function (whoever
+    triggered it), or carried by the loop's Fail state (an execution FAILED on one)."""
+    final = record.final_error
+    if final is not None:
+        return Failure(
+            final.name, final.cause, final.job_status, remedy(final.name, job_id), "walk record"
+        )
+    if execution is None or execution.status != "FAILED" or execution.error not in FINAL_NAMES:
+        return None
+    cause = execution.cause or ""
+    with contextlib.suppress(ValueError, AttributeError):  # Lambda's {"errorMessage", ...}
+        cause = str(json.loads(cause).get("errorMessage", cause))
+    return Failure(execution.error, cause, None, remedy(execution.error, job_id), "execution")
 
 
 def _of_job(execution_arn: str, job_id: str) -> bool:

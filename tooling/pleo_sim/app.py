@@ -186,6 +186,8 @@ class PleoSimulator:
                 state.job.items.extend(fault.items)
             elif fault.kind == "delete_job":
                 state.deleted = True
+            elif fault.kind == "set_job_status":
+                state.job.status = fault.job_status
             elif fault.kind == "revoke":
                 self.api_keys.clear()
                 self.access_tokens.clear()

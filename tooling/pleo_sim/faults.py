@@ -22,6 +22,7 @@ FaultKind = Literal[
     "append",  # before answering, append `items` to the job for good
     "delete_job",  # before answering, delete the job for good (404 from now on)
     "revoke",  # before answering, revoke every credential for good (401 from now on)
+    "set_job_status",  # before answering, set the job's status to `job_status` for good
 ]
 Endpoint = Literal["job", "items", "any"]
 
@@ -41,6 +42,8 @@ class Fault:
     seconds: float = 0.0
     statuses: dict[str, str] = field(default_factory=dict)
     items: list[dict[str, Any]] = field(default_factory=list)
+    job_status: str = "failed"
+    """With `set_job_status`: what Pleo did to the job (failed it, expired it)."""
 
     def matches(self, request_number: int, endpoint: Endpoint) -> bool:
         if self.endpoint not in ("any", endpoint):
@@ -64,4 +67,5 @@ class Fault:
             seconds=float(document.get("seconds", 0.0)),
             statuses=dict(document.get("statuses", {})),
             items=list(document.get("items", [])),
+            job_status=str(document.get("jobStatus", "failed")),
         )

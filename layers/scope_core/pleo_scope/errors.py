@@ -140,3 +140,13 @@ class HandOverFailed(ScopeError):
 
 class WalkSuperseded(ScopeError):
     """A newer hand-over owns this job's walk: the execution that got this ends quietly."""
+
+
+FINAL_ERRORS: tuple[type[ScopeError], ...] = (
+    ConfigurationError,
+    InvalidEvent,
+    JobRejected,
+    WalkIntegrityError,
+)
+"""What retrying cannot fix (the state machine's Retry lists them with MaxAttempts 0). A
+re-sent trigger can only help once their cause is fixed, and for some never: the run ends."""

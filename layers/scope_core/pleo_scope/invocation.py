@@ -29,3 +29,7 @@ class InvocationStats:
     seconds: float = 0.0
     walk_started_at: str | None = None
     """When the run this invocation worked on started (ISO 8601 UTC), once its lease is held."""
+    job_status: str | None = None
+    """Pleo's status of the job at this invocation's last check of it."""
+    job_rechecked: bool = False
+    """The job was checked again right before publishing."""

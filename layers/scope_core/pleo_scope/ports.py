@@ -16,6 +16,20 @@ scope.json written · published: every in-scope item on the queue."""
 
 
 @dataclass(frozen=True, slots=True)
+class FinalError:
+    """The final error that ended a job's run, kept on its walk record for the operator: a
+    re-sent trigger does not continue such a walk (it may, once the cause is fixed)."""
+
+    name: str
+    """The error's class name (the name Step Functions matches)."""
+    cause: str
+    job_status: str | None
+    """Pleo's status of the job when it was last checked (None: not checked)."""
+    at: str
+    """When (ISO 8601 UTC)."""
+
+
+@dataclass(frozen=True, slots=True)
 class WalkState:
     """The checkpoint of one job: constant size, whatever the job's size."""
 
@@ -42,6 +56,8 @@ class WalkState:
     lease_expires_at: int = 0
     lease_hand_over: int | None = None
     """The hand-over whose loop invocation holds the lease; None for a trigger."""
+    final_error: FinalError | None = None
+    """Set when the run ended on a final error; cleared when an invocation takes the lease."""
 
     @property
     def position(self) -> WalkPosition:
@@ -78,8 +94,10 @@ class CheckpointStore(Protocol):
         """Take the job's lease, or raise `WalkInProgress`. Starts a new run when there is
         none, or when the last one was published and this is not a loop invocation.
 
-        A lease held by an invocation of hand-over `take_over_from` (or of the ticket's own
-        hand-over) is taken over even before it expires: that invocation is known dead."""
+        A lease held by a loop invocation of hand-over `take_over_from` (whose execution is
+        closed) is taken over before it expires. Any other live lease is respected, that of
+        an invocation of the ticket's own hand-over included (fencing: a retried task's
+        first attempt may still run)."""
         ...
 
     def advance(
@@ -98,7 +116,18 @@ class CheckpointStore(Protocol):
         """Persist phase and progress fields (under the lease)."""
         ...
 
+    def confirm(self, state: WalkState) -> None:
+        """Raise `WalkInProgress` unless this invocation still holds the lease: asked right
+        before each write the table cannot make conditional (the scope files, each batch of
+        messages, the pointer). The table's own writes are conditional on the lease."""
+        ...
+
     def release(self, state: WalkState) -> None: ...
+
+    def record_final_error(self, job_id: str, owner: str, error: FinalError) -> None:
+        """Keep the final error on the job's walk record, if there is one and no other
+        invocation holds its lease; otherwise nothing."""
+        ...
 
     def cursors(self, state: WalkState) -> CursorRegistry: ...
 

@@ -155,6 +155,8 @@ class Publisher:
         unit_of = {message.unit: unit for unit, message in batch}
         pending = [message for _, message in batch]
         for _ in range(SEND_ATTEMPTS):
+            # SQS cannot be conditional on the lease: only its holder sends (fencing).
+            self.checkpoints.confirm(state)
             refused = self.queue.send_batch(pending)
             self.observer.on_step("batch_sent", state.job_id, pending[-1].unit)
             sent = [unit_of[m.unit] for m in pending if m not in refused]

@@ -10,13 +10,20 @@ from datetime import datetime
 from typing import Any
 
 from pleo_scope.clock import Budget, Clock, SystemClock
-from pleo_scope.errors import ArchivedPageMissing, JobNotClaimed, ScopeConflict
+from pleo_scope.errors import (
+    FINAL_ERRORS,
+    ArchivedPageMissing,
+    JobNotClaimed,
+    JobNotFound,
+    ScopeConflict,
+)
 from pleo_scope.invocation import InvocationStats, ServiceSettings
 from pleo_scope.models import CLAIMED, DEFAULT_TENANT
 from pleo_scope.ownership import Ownership, adopted
 from pleo_scope.pleo_client import MAX_WAIT_SECONDS, PleoClient, RetryDeferred
 from pleo_scope.ports import (
     CheckpointStore,
+    FinalError,
     HandOver,
     LoopTicket,
     NoObserver,
@@ -27,7 +34,7 @@ from pleo_scope.ports import (
     WalkState,
 )
 from pleo_scope.publishing import Publisher
-from pleo_scope.scope import Scope, build_manifest, manifest_bytes
+from pleo_scope.scope import Scope, build_manifest, iso_utc, manifest_bytes
 from pleo_scope.walking import WalkStep
 
 __all__ = ["InvocationStats", "ScopeJobService", "ServiceSettings"]
@@ -35,6 +42,7 @@ __all__ = ["InvocationStats", "ScopeJobService", "ServiceSettings"]
 logger = logging.getLogger(__name__)
 
 MAX_LEASE_SECONDS = 3600.0
+MAX_CAUSE_CHARS = 2000
 
 
 @dataclass
@@ -58,6 +66,9 @@ class ScopeJobService:
         retries, throttles = self.pleo.stats.retries, self.pleo.stats.throttles
         try:
             result = self._run(job_id, budget, owner, ticket, stats)
+        except FINAL_ERRORS as error:
+            self._keep_final_error(job_id, owner, error, stats)
+            raise
         finally:
             stats.pleo_retries = self.pleo.stats.retries - retries
             stats.pleo_throttles = self.pleo.stats.throttles - throttles
@@ -79,7 +90,7 @@ class ScopeJobService:
             if current.record is not None and current.running_execution is not None:
                 return adopted(current.record, current.running_execution)
             take_over_from = current.dead_hand_over
-        deferred = self._check_job(job_id, budget)
+        deferred = self._check_job(job_id, budget, stats)
         lease = min(budget.remaining() + self.settings.safety_margin_seconds, MAX_LEASE_SECONDS)
         state = self.checkpoints.begin(job_id, owner, lease, ticket, take_over_from=take_over_from)
         try:
@@ -98,15 +109,37 @@ class ScopeJobService:
             self.checkpoints.release(state)
         return result
 
-    def _check_job(self, job_id: str, budget: Budget) -> RetryDeferred | None:
+    def _keep_final_error(
+        self, job_id: str, owner: str, error: Exception, stats: InvocationStats
+    ) -> None:
+        """On the walk record, so that operators see a failed job, not a stuck one, whoever
+        triggered it (Step Functions' Fail state carries it too, for the loop's)."""
+        job_status = stats.job_status
+        if isinstance(error, JobNotFound):
+            job_status = "not found"
+        final = FinalError(
+            name=type(error).__name__,
+            cause=str(error)[:MAX_CAUSE_CHARS],
+            job_status=job_status,
+            at=iso_utc(self.clock.now()),
+        )
+        try:
+            self.checkpoints.record_final_error(job_id, owner, final)
+        except Exception:  # the error itself is what the caller must see
+            logger.warning("could not keep the final error on the walk record", exc_info=True)
+
+    def _check_job(
+        self, job_id: str, budget: Budget, stats: InvocationStats, *, step: str = "job_checked"
+    ) -> RetryDeferred | None:
         """The job must exist and be claimed; a wait Pleo asks for is returned, not slept."""
         try:
             job = self.pleo.get_job(job_id, budget)
         except RetryDeferred as deferred:
             return deferred
+        stats.job_status = job.status
         if job.status != CLAIMED:
             raise JobNotClaimed(job_id, job.status)
-        self.observer.on_step("job_checked", job_id, 0)
+        self.observer.on_step(step, job_id, 0)
         return None
 
     def _continue(self, state: WalkState, budget: Budget, stats: InvocationStats) -> dict[str, Any]:
@@ -119,6 +152,9 @@ class ScopeJobService:
             if builder is not None:
                 scope = builder.build()
         if state.phase == "walked":
+            deferred = self._recheck_job(state, budget, stats)
+            if deferred is not None:
+                return self._continuation(state, deferred.wait_seconds)
             if scope is None:
                 # Only an invocation that spent time walking may leave it to a fresh one.
                 may_defer = stats.pages_fetched > 0
@@ -135,6 +171,9 @@ class ScopeJobService:
                 logger.warning("walking the job again", extra={"reason": str(conflict)})
                 return self._continuation(self.checkpoints.restart(state), 0.0)
         if state.phase == "scoped":
+            deferred = self._recheck_job(state, budget, stats)
+            if deferred is not None:
+                return self._continuation(state, deferred.wait_seconds)
             jsonl = (
                 scope.jsonl
                 if scope is not None
@@ -144,9 +183,24 @@ class ScopeJobService:
             if not finished:
                 return self._continuation(state, 0.0)
             # Written last: the job's pointer names this run once all its units are out.
+            self.checkpoints.confirm(state)
             self.archive.publish_pointer(state.job_id, state.run_id)
             state = self.checkpoints.update(state, phase="published")
         return self._done(state)
+
+    def _recheck_job(
+        self, state: WalkState, budget: Budget, stats: InvocationStats
+    ) -> RetryDeferred | None:
+        """Pleo may have failed, cancelled or expired the job while it was walked: checked once
+        more when the walk is complete, before the scope files and the units are published,
+        so that such a job gets nothing published (`JobNotClaimed`). Once per invocation,
+        and only by one that walked: one that did not checked the job as it started."""
+        if stats.job_rechecked or stats.pages_fetched == 0:
+            # Walked nothing: this invocation's own check, moments ago, is the last one.
+            return None
+        deferred = self._check_job(state.job_id, budget, stats, step="job_rechecked")
+        stats.job_rechecked = deferred is None
+        return deferred
 
     # Built per call from the current ports: tests and tools swap ports on a live service.
     def _walk_step(self) -> WalkStep:
@@ -169,6 +223,7 @@ class ScopeJobService:
             started_at=datetime.fromisoformat(state.started_at),
             completed_at=self.clock.now(),
         )
+        self.checkpoints.confirm(state)  # S3 cannot be conditional on the lease
         self.archive.put_scope(
             state.job_id, state.run_id, scope.jsonl, manifest_bytes(manifest), scope.sha256
         )

@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 from pleo_scope.aws.keys import CURSOR_SK, WALK_SK, cursor_pk, job_of_walk_pk, walk_pk
 from pleo_scope.clock import Clock
 from pleo_scope.errors import WalkInProgress
-from pleo_scope.ports import LoopTicket, WalkState
+from pleo_scope.ports import FinalError, LoopTicket, WalkState
 from pleo_scope.scope import iso_utc
 from pleo_scope.walk import WalkPosition
 
@@ -80,18 +80,21 @@ class DynamoCheckpointStore:
             ":now": {"N": str(int(now))},
         }
         condition = "attribute_not_exists(pk) OR leaseExpiresAt < :now OR leaseOwner = :owner"
-        # An invocation of a hand-over whose execution is closed, or an earlier invocation
-        # of this loop (the loop runs one at a time), is dead: its lease need not run out.
-        dead = sorted({h for h in (take_over_from, ticket and ticket.hand_over) if h})
-        for index, hand_over in enumerate(dead):
-            condition += f" OR leaseHandOver = :dead{index}"
-            values[f":dead{index}"] = {"N": str(hand_over)}
+        # A trigger may take over from the loop of a hand-over whose execution is closed. A
+        # loop invocation never takes over from its own hand-over's: a retried task's first
+        # attempt may still run (fencing), and a dead one's lease runs out (its time-out
+        # plus the safety margin), sooner than the loop's retries give up.
+        if take_over_from is not None:
+            condition += " OR leaseHandOver = :dead"
+            values[":dead"] = {"N": str(take_over_from)}
         update = "SET leaseOwner = :owner, leaseExpiresAt = :until"
+        remove = " REMOVE finalError"  # the job check passed: the walk goes on
         if ticket is None:
-            update += " REMOVE leaseHandOver"
+            remove += ", leaseHandOver"
         else:
             update += ", leaseHandOver = :mine"
             values[":mine"] = {"N": str(ticket.hand_over)}
+        update += remove
         try:
             reply = self._client.update_item(
                 TableName=self._table,
@@ -122,7 +125,9 @@ class DynamoCheckpointStore:
             UpdateExpression=(
                 "SET runId = :run, phase = :walking, pagesFetched = :zero, itemsPublished = :zero,"
                 " startedAt = :started, expiresAt = :expires"
-                " REMOVE #after, itemsInScope, scopeSha256"
+                # Nothing of the run before: its unit counters are not this run's progress.
+                " REMOVE #after, itemsInScope, scopeSha256, unitSize, unitCount, unitsPublished,"
+                " finalError"
             ),
             ConditionExpression="leaseOwner = :owner",
             ExpressionAttributeNames={"#after": "after"},
@@ -179,6 +184,24 @@ class DynamoCheckpointStore:
         )
         return state.but(**changes)
 
+    def confirm(self, state: WalkState) -> None:
+        now = self._clock.now().timestamp()
+        reply = self._client.get_item(
+            TableName=self._table,
+            Key=_walk_key(state.job_id),
+            ConsistentRead=True,
+            ProjectionExpression="leaseOwner, leaseExpiresAt, runId",
+        )
+        item = reply.get("Item", {})
+        owner = item.get("leaseOwner", {}).get("S")
+        until = int(item.get("leaseExpiresAt", {}).get("N", "0"))
+        run = int(item.get("runId", {}).get("N", "0"))
+        if owner != state.owner or until <= now or run != state.run_id:
+            raise WalkInProgress(
+                f"export job {state.job_id}: this invocation no longer holds the walk's lease"
+                " (another invocation took it over); it writes nothing more"
+            )
+
     def release(self, state: WalkState) -> None:
         try:
             self._client.update_item(
@@ -190,6 +213,33 @@ class DynamoCheckpointStore:
             )
         except ClientError as error:
             if not _conditional_failed(error):  # someone else holds it now: nothing to release
+                raise
+
+    def record_final_error(self, job_id: str, owner: str, error: FinalError) -> None:
+        now = int(self._clock.now().timestamp())
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=_walk_key(job_id),
+                UpdateExpression="SET finalError = :error",
+                ConditionExpression=(
+                    "attribute_exists(runId) AND (leaseOwner = :owner OR leaseExpiresAt < :now)"
+                ),
+                ExpressionAttributeValues={
+                    ":error": {
+                        "M": {
+                            "name": {"S": error.name},
+                            "cause": {"S": error.cause},
+                            "jobStatus": _attribute(error.job_status),
+                            "at": {"S": error.at},
+                        }
+                    },
+                    ":owner": {"S": owner},
+                    ":now": {"N": str(now)},
+                },
+            )
+        except ClientError as failure:
+            if not _conditional_failed(failure):  # no walk, or another invocation holds it
                 raise
 
     def cursors(self, state: WalkState) -> DynamoCursorRegistry:
@@ -284,6 +334,19 @@ def _state(job_id: str, owner: str, item: dict[str, Any]) -> WalkState:
         execution_arn=text("executionArn"),
         lease_expires_at=number("leaseExpiresAt") or 0,
         lease_hand_over=number("leaseHandOver"),
+        final_error=_final_error(item.get("finalError", {}).get("M")),
+    )
+
+
+def _final_error(fields: dict[str, Any] | None) -> FinalError | None:
+    if fields is None:
+        return None
+    job_status = fields.get("jobStatus", {}).get("S")
+    return FinalError(
+        name=str(fields["name"]["S"]),
+        cause=str(fields["cause"]["S"]),
+        job_status=None if job_status is None else str(job_status),
+        at=str(fields["at"]["S"]),
     )
 
 
