@@ -269,7 +269,8 @@ def test_a_walk_whose_execution_was_stopped_is_stuck_until_its_trigger_is_re_sen
 
     listed = ops_json(stack, "list")
     states = [s["state"] for s in listed]
-    assert states == sorted(states, key=["stuck", "running"].index)  # stuck ones first
+    # Stuck ones first, then failed ones (other tests' jobs), then running ones.
+    assert states == sorted(states, key=["stuck", "failed", "running"].index)
     (mine,) = [s for s in listed if s["jobId"] == job.id]
     assert mine["state"] == "stuck"
     assert mine["execution"]["arn"] == first["handedOver"]["executionArn"]

@@ -320,9 +320,9 @@ class Jobs:
             verdict, reason = "running", "its execution runs the walk (between invocations)"
         elif failure is not None:
             verdict = "failed"
-            reason = f"the run ended on the final error {failure.error}: {failure.cause}"
-            if failure.job_status is not None:
-                reason += f" (Pleo's job status: {failure.job_status})"
+            reason = (
+                f"the run ended on the final error {failure.error} (a re-send alone does not help)"
+            )
             next_step = failure.remedy
         else:
             verdict = "stuck"

@@ -1,6 +1,6 @@
 """Regenerate the runbook examples of docs/operating.md: real `pleo-scope-ops` output on the
-local stack (simulator + moto, the real ASL) for a published, a running and a stuck job, and
-the stuck job's recovery by `retrigger`.
+local stack (simulator + moto, the real ASL) for a published, a running, a stuck and a failed
+job, and the stuck job's recovery by `retrigger`.
 
     .venv/bin/python -m tooling.ops.runbook               # print them
     .venv/bin/python -m tooling.ops.runbook --write-docs  # and write docs/operating.md's block
@@ -17,6 +17,7 @@ from typing import Any
 
 from click.testing import CliRunner, Result
 
+from pleo_scope.errors import JobNotClaimed
 from tooling.docs_writer import DocSection
 from tooling.executions import follow_walk
 from tooling.harness import Stack, open_stack
@@ -92,6 +93,18 @@ def crashed(stack: Stack) -> SimJob:
     return job
 
 
+def failed(stack: Stack) -> SimJob:
+    """A job that Pleo failed while it was walked (after its last page): the check before
+    publishing ends the run with JobNotClaimed, a final error; nothing is published."""
+    job = stack.new_job(items=45)  # request 1 checks the job, 2..6 fetch its 5 pages
+    stack.simulator.inject(job.id, Fault("set_job_status", frozenset({6}), job_status="failed"))
+    try:
+        stack.invoke({"jobId": job.id})
+    except JobNotClaimed:
+        return job
+    raise AssertionError("the job was published although Pleo failed it")
+
+
 def generate() -> str:
     logging.getLogger("moto").setLevel(logging.CRITICAL)  # the stopped execution's error
     with open_stack(quiet=True) as stack:
@@ -99,6 +112,7 @@ def generate() -> str:
         healthy = stack.new_job(items=450)
         assert stack.invoke({"jobId": healthy.id})["done"] is True
         crashed(stack)
+        gone = failed(stack)
         stuck = slow_job(stack, 300, 0.1)
         running = slow_job(stack, 600, 0.15)
         handler = stack.app.lambda_handler
@@ -108,9 +122,15 @@ def generate() -> str:
         with route_lambda(handler, INVOCATION_SECONDS):
             stack.invoke({"jobId": running.id}, timeout_seconds=INVOCATION_SECONDS)
             session.run("A job whose walk runs in the state machine:", "status", running.id)
-            session.run("Unpublished jobs, stuck ones first:", "list")
+            session.run("Unpublished jobs, stuck ones first, then failed ones:", "list")
             session.run(
                 "A stuck job (its execution ended, the walk unfinished):", "status", stuck.id
+            )
+            session.run(
+                "A failed job (Pleo failed it mid-walk: a final error, nothing published, and"
+                " re-sending its trigger cannot help):",
+                "status",
+                gone.id,
             )
             session.run("A healthy, published job:", "status", healthy.id)
             assert follow_walk(stack.aws, running.id).final["status"] == "SUCCEEDED"
