@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
-from pleo_scope.clock import Budget
+from pleo_scope.clock import Budget, Clock
 from pleo_scope.credentials import Credential, StaticCredential
 from pleo_scope.pleo_client import ClientSettings, PleoClient, RetryPolicy
+from pleo_scope.rate_budget import RequestSlots
 from pleo_scope.scope import ScopeBuilder
 from pleo_scope.walk import PageWalker
 from tooling.harness import reference_scope
@@ -42,11 +43,12 @@ def make_client(
     *,
     base_url: str = "http://pleo.invalid",
     transport: httpx.BaseTransport | None = None,
-    clock: FakeClock | None = None,
+    clock: Clock | None = None,
     page_size: int = 100,
     read_timeout: float = 5.0,
     max_attempts: int = 5,
     max_requests_per_minute: float | None = None,
+    slots: RequestSlots | None = None,
 ) -> PleoClient:
     return PleoClient(
         ClientSettings(
@@ -60,6 +62,7 @@ def make_client(
         StaticCredential(Credential("apiKey", API_KEY)),
         clock=clock or FakeClock(),
         transport=transport,
+        slots=slots,
     )
 
 

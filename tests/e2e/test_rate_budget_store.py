@@ -75,7 +75,7 @@ def test_two_processes_on_one_budget_cost_a_call_per_block(stack: Stack) -> None
 
     def process(budget: FleetBudget) -> None:
         for _ in range(150):
-            budget.acquire(Budget.unbounded(clock), 0.0)
+            budget.take(Budget.unbounded(clock), 0.0)
 
     threads = [threading.Thread(target=process, args=(b,)) for b in budgets]
     for thread in threads:

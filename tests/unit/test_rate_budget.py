@@ -93,7 +93,7 @@ def run_fleet(
         process = heapq.heappop(queue)
         world.t = process.ready_at
         process.clock.slept = 0.0
-        waited = process.budget.acquire(Budget.unbounded(process.clock), 0.0)
+        waited = process.budget.take(Budget.unbounded(process.clock), 0.0)
         assert waited == pytest.approx(process.clock.slept)
         start = world.t + waited
         starts.append(start)
@@ -142,9 +142,9 @@ def test_an_idle_budget_starts_now_and_a_slow_user_loses_only_late_slots() -> No
     clock = FakeClock()
     store = MemoryRateBudgetStore()
     budget = FleetBudget(store, "client", 600, clock, executor=InlineExecutor())
-    assert budget.acquire(Budget.unbounded(clock), 0.0) == 0.0
+    assert budget.take(Budget.unbounded(clock), 0.0) == 0.0
     clock.sleep(5.0)  # the user went quiet: its remaining slots are long past
-    assert budget.acquire(Budget.unbounded(clock), 0.0) == 0.0
+    assert budget.take(Budget.unbounded(clock), 0.0) == 0.0
     assert budget.stats.slots_dropped >= budget.block_slots - 1
 
 
@@ -160,11 +160,11 @@ def test_a_slot_beyond_the_time_left_is_not_taken_and_goes_back_to_the_timeline(
         executor=InlineExecutor(),
         policy=BlockPolicy(block_seconds=100, max_slots=100),
     )
-    other.acquire(Budget.unbounded(clock), 0.0)
+    other.take(Budget.unbounded(clock), 0.0)
     end_before = store.timelines["company#c"]
     mine = FleetBudget(store, "company#c", 60, clock, executor=InlineExecutor())
     with pytest.raises(SlotUnavailable) as deferred:
-        mine.acquire(Budget.from_remaining(clock, 30.0), 5.0)
+        mine.take(Budget.from_remaining(clock, 30.0), 5.0)
     assert deferred.value.wait_seconds == pytest.approx(100.0)
     assert store.timelines["company#c"] == end_before  # nothing kept from the budget
     assert mine.stats.slots_taken == 0
@@ -175,12 +175,12 @@ def test_release_gives_the_unused_tail_back_unless_someone_reserved_after_it() -
     clock = FakeClock()
     store = MemoryRateBudgetStore()
     first = FleetBudget(store, "k", 60, clock, executor=InlineExecutor())
-    first.acquire(Budget.unbounded(clock), 0.0)
+    first.take(Budget.unbounded(clock), 0.0)
     first.release()
     assert store.timelines["k"] == round(START.timestamp() * 1e6) + 1_000_000
-    first.acquire(Budget.unbounded(clock), 0.0)
+    first.take(Budget.unbounded(clock), 0.0)
     second = FleetBudget(store, "k", 60, clock, executor=InlineExecutor())
-    second.acquire(Budget.unbounded(clock), 0.0)
+    second.take(Budget.unbounded(clock), 0.0)
     held = store.timelines["k"]
     first.release()  # its tail is not the timeline's end any more
     assert store.timelines["k"] == held

@@ -28,6 +28,11 @@ def test_defaults_and_overrides() -> None:
     assert settings.pleo.max_requests_per_minute == 500
     assert settings.unit_size == 100
     assert Settings.from_env({**REQUIRED, "SCOPE_UNIT_SIZE": "1"}).unit_size == 1
+    assert (settings.rate_budget_table, settings.rate_limit_scope) == (None, "company")
+    fleet = Settings.from_env(
+        {**REQUIRED, "RATE_BUDGET_TABLE_NAME": "budgets", "PLEO_RATE_LIMIT_SCOPE": "client"}
+    )
+    assert (fleet.rate_budget_table, fleet.rate_limit_scope) == ("budgets", "client")
 
 
 @pytest.mark.parametrize("missing", sorted(REQUIRED))
@@ -48,6 +53,7 @@ def test_a_missing_variable_is_named(missing: str) -> None:
         ("PLEO_READ_TIMEOUT_SECONDS", "-2", "must not be negative"),
         ("SCOPE_UNIT_SIZE", "101", "must be at most 100"),
         ("SCOPE_UNIT_SIZE", "0", "must be positive"),
+        ("PLEO_RATE_LIMIT_SCOPE", "token", "must be one of company, client"),
     ],
 )
 def test_a_malformed_value_is_named(name: str, value: str, complaint: str) -> None:

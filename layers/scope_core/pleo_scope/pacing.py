@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import threading
 
-from pleo_scope.clock import Clock
+from pleo_scope.clock import Budget, Clock
+from pleo_scope.rate_budget import SlotUnavailable
 
 
 class Pacer:
+    """One process's own pace: what every request takes its slot from when no fleet-wide
+    budget is configured (RATE_BUDGET_TABLE_NAME empty), as before there was one."""
+
     def __init__(self, requests_per_minute: float | None, clock: Clock) -> None:
         """`requests_per_minute` None (or 0): no pacing."""
         self._interval = 60.0 / requests_per_minute if requests_per_minute else 0.0
@@ -37,3 +41,11 @@ class Pacer:
         if wait > 0:
             self._clock.sleep(wait)
         return wait
+
+    def take(self, budget: Budget, request_seconds: float) -> float:
+        """`RequestSlots.take`: the next slot, unless its wait and `request_seconds` do not
+        fit in `budget` (then `SlotUnavailable`, nothing taken)."""
+        wait = self.delay()
+        if not budget.allows(wait + request_seconds):
+            raise SlotUnavailable(wait, "this process")
+        return self.acquire()

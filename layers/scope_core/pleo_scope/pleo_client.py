@@ -39,6 +39,7 @@ from pleo_scope.errors import (
 )
 from pleo_scope.models import ExportJob, ItemPage, NotJson, decode_json, parse_job, parse_page
 from pleo_scope.pacing import Pacer
+from pleo_scope.rate_budget import RequestSlots, SlotUnavailable
 
 USER_AGENT = "pleo-export-scope/0.1"
 MAX_WAIT_SECONDS = 86_400
@@ -107,15 +108,18 @@ class PleoClient:
         clock: Clock | None = None,
         transport: httpx.BaseTransport | None = None,
         rng: random.Random | None = None,
+        slots: RequestSlots | None = None,
     ) -> None:
+        """`slots`: the rate budget every request takes a slot from (the tenant's fleet-wide
+        budget); None: this client paces itself under `max_requests_per_minute`."""
         self.settings = settings
         self.stats = ClientStats()
         self._credentials = credentials
         self._clock = clock or SystemClock()
         self._rng = rng or random.Random()
-        # One pacer per client, and one client per process: the pace holds across the
-        # requests of an invocation and across the invocations a container serves.
-        self._pacer = Pacer(settings.max_requests_per_minute, self._clock)
+        # Without a fleet budget, one pacer per client, and one client per process: the pace
+        # holds across the requests of an invocation and the invocations a container serves.
+        self._slots = slots or Pacer(settings.max_requests_per_minute, self._clock)
         self._http = httpx.Client(
             base_url=settings.base_url,
             timeout=httpx.Timeout(
@@ -238,11 +242,13 @@ class PleoClient:
         *,
         force_fetch: bool,
     ) -> httpx.Response:
-        worst_case = self.settings.worst_case_request_seconds
-        pace = self._pacer.delay()
-        if not budget.allows(pace + worst_case):
-            raise RetryDeferred(pace, f"no time left for a request for {what}")
-        self.stats.paced_seconds += self._pacer.acquire()
+        try:
+            waited = self._slots.take(budget, self.settings.worst_case_request_seconds)
+        except SlotUnavailable as unavailable:
+            raise RetryDeferred(
+                unavailable.wait_seconds, f"no time left for a request for {what}"
+            ) from None
+        self.stats.paced_seconds += waited
         credential = self._credentials.get(force_fetch=force_fetch)
         self.stats.requests += 1
         try:

@@ -10,8 +10,9 @@ locally, each request starting at its slot's time; the next block is reserved in
 background while the current one still has slots, so the store is not on a request's path
 once a process is under way. When the budget is idle, a block starts now.
 
-A slot is used no later than one interval after its time (a later one is dropped, unused):
-lateness cannot bunch requests beyond one extra per window. A slot the invocation cannot wait
+A slot is used no later than one interval (at least `LATE_SLOT_US`) after its time; a later
+one is dropped, unused: lateness cannot bunch requests beyond one extra per window (at high
+rates, beyond 50 ms worth of slots). A slot the invocation cannot wait
 for (its wait and a request's worst case do not fit in the remaining time) is not taken:
 `SlotUnavailable` says how long to wait, and the caller ends the invocation with a
 continuation; a block reserved but never used is given back when nobody reserved after it.
@@ -40,6 +41,8 @@ DEFAULT_TENANT = "default"
 """Stands for the deployment's default tenant (no companyId) in a company-scoped key."""
 
 MICROS = 1_000_000
+LATE_SLOT_US = 50_000
+"""A slot may be used this late at least (a request's own jitter, at high rates)."""
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +83,7 @@ class SlotUnavailable(Exception):
 class RequestSlots(Protocol):
     """What a Pleo client asks before each request (retries and re-reads included)."""
 
-    def acquire(self, budget: Budget, request_seconds: float) -> float:
+    def take(self, budget: Budget, request_seconds: float) -> float:
         """Wait for the next slot and take it; return the seconds waited. Raises
         `SlotUnavailable` (taking nothing) when the wait and `request_seconds` (a request's
         worst case) do not fit in `budget`."""
@@ -133,6 +136,7 @@ class FleetBudget:
         self._store = store
         self._clock = clock
         self._interval_us = 60 * MICROS / requests_per_minute
+        self._late_us = max(self._interval_us, LATE_SLOT_US)
         self._block_slots = (policy or BlockPolicy()).slots(self._interval_us / MICROS)
         self._executor = executor or _shared_executor()
         self._lock = threading.Lock()
@@ -152,7 +156,7 @@ class FleetBudget:
     def block_slots(self) -> int:
         return self._block_slots
 
-    def acquire(self, budget: Budget, request_seconds: float) -> float:
+    def take(self, budget: Budget, request_seconds: float) -> float:
         with self._lock:
             now = self._now_us()
             slot = self._next_slot(now)
@@ -189,7 +193,7 @@ class FleetBudget:
             self._accept(*self._reserve(now, self._held_until_us <= now))
 
     def _drop_late(self, now: int) -> None:
-        while self._slots and self._slots[0] < now - self._interval_us:
+        while self._slots and self._slots[0] < now - self._late_us:
             self._slots.popleft()
             self.stats.slots_dropped += 1
 

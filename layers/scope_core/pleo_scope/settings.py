@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from pleo_scope.errors import ConfigurationError
 from pleo_scope.pleo_client import ClientSettings, RetryPolicy
+from pleo_scope.rate_budget import RATE_LIMIT_SCOPES, RateLimitScope
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +28,9 @@ class Settings:
     secret_max_age_seconds: int
     idempotency_ttl_seconds: int
     unit_size: int
+    rate_budget_table: str | None = None
+    """The fleet-wide rate budget's table; None (empty): each process paces itself."""
+    rate_limit_scope: RateLimitScope = "company"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -54,6 +58,8 @@ class Settings:
             secret_max_age_seconds=reader.integer("SECRET_MAX_AGE_SECONDS", 300),
             idempotency_ttl_seconds=reader.integer("IDEMPOTENCY_TTL_SECONDS", 3600),
             unit_size=reader.integer("SCOPE_UNIT_SIZE", 100, most=100),
+            rate_budget_table=reader.optional_text("RATE_BUDGET_TABLE_NAME"),
+            rate_limit_scope=reader.rate_limit_scope("PLEO_RATE_LIMIT_SCOPE"),
         )
 
     def require_time_to_work(self, invocation_seconds: float) -> None:
@@ -90,6 +96,16 @@ class _Reader:
         if not value:
             raise ConfigurationError(f"environment variable {name} is not set")
         return value
+
+    def optional_text(self, name: str) -> str | None:
+        return self.env.get(name, "").strip() or None
+
+    def rate_limit_scope(self, name: str) -> RateLimitScope:
+        value = self.env.get(name, "").strip() or "company"
+        for scope in RATE_LIMIT_SCOPES:
+            if value == scope:
+                return scope
+        raise ConfigurationError(f"{name}={value!r} must be one of {', '.join(RATE_LIMIT_SCOPES)}")
 
     def integer(self, name: str, default: int, most: int | None = None) -> int:
         value = self._numeric(name, default, int, "an integer", positive=True)

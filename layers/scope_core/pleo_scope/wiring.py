@@ -21,9 +21,11 @@ from pleo_scope.aws.checkpoints import DynamoCheckpointStore
 from pleo_scope.aws.hand_over import StepFunctionsHandOver
 from pleo_scope.aws.ledger import DynamoPublishLedger
 from pleo_scope.aws.queue import SqsScopeQueue
+from pleo_scope.aws.rate_budget import DynamoRateBudgetStore
 from pleo_scope.aws.secrets import SecretsManagerCredentialSource
 from pleo_scope.clock import Clock, SystemClock
 from pleo_scope.pleo_client import PleoClient
+from pleo_scope.rate_budget import FleetRateLimiter
 from pleo_scope.service import ScopeJobService, ServiceSettings
 from pleo_scope.settings import Settings
 
@@ -82,6 +84,7 @@ class Parts:
     checkpoints: DynamoCheckpointStore
     secrets: SecretsProvider
     dynamodb: DynamoDBClient
+    rate_limiter: FleetRateLimiter | None = None
 
 
 class Wiring:
@@ -146,8 +149,10 @@ def _assemble(settings: Settings, clock: Clock | None) -> Parts:
         secrets, settings.secret_arn, settings.secret_max_age_seconds
     )
     checkpoints = DynamoCheckpointStore(dynamodb, settings.scope_table, clock)
+    limiter = rate_limiter(settings, dynamodb, clock)
+    slots = limiter.budget(None) if limiter is not None else None  # the default tenant's
     service = ScopeJobService(
-        pleo=PleoClient(settings.pleo, credentials, clock=clock),
+        pleo=PleoClient(settings.pleo, credentials, clock=clock, slots=slots),
         checkpoints=checkpoints,
         archive=S3ScopeArchive(cast("S3Client", _client(session, "s3")), settings.bucket),
         queue=SqsScopeQueue(cast("SQSClient", _client(session, "sqs")), settings.queue_url),
@@ -162,4 +167,18 @@ def _assemble(settings: Settings, clock: Clock | None) -> Parts:
         ),
         clock=clock,
     )
-    return Parts(service, checkpoints, secrets, dynamodb)
+    return Parts(service, checkpoints, secrets, dynamodb, limiter)
+
+
+def rate_limiter(
+    settings: Settings, dynamodb: DynamoDBClient, clock: Clock
+) -> FleetRateLimiter | None:
+    """The fleet-wide budgets (None without RATE_BUDGET_TABLE_NAME: per-process pacing)."""
+    if settings.rate_budget_table is None:
+        return None
+    return FleetRateLimiter(
+        DynamoRateBudgetStore(dynamodb, settings.rate_budget_table),
+        clock,
+        settings.rate_limit_scope,
+        float(settings.pleo.max_requests_per_minute or 500),
+    )
