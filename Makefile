@@ -27,7 +27,7 @@ $(CHECKOV_STAMP): .ci/requirements-checkov.txt
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r .ci/requirements-checkov.txt
 	@touch $(CHECKOV_STAMP)
 
-demo: $(STAMP)  ## the main job on the embedded defaults (simulator + moto)
+demo: $(STAMP)  ## the main job on the embedded defaults (simulator + moto); keeps the scope in out/demo/
 	$(PY) -m tooling.demo $(ARGS)
 
 test: $(STAMP) $(SAM_STAMP)  ## the test suite (any non-zero pytest exit fails, "no tests" (5) included)
@@ -41,7 +41,7 @@ lint: $(STAMP)
 build: $(STAMP) $(SAM_STAMP)  ## sam build as declared (arm64) and the layer's checks
 	SAM_CLI=$(SAM_VENV)/bin/sam $(PY) -m tooling.artifact $(ARGS)
 
-local-stack: $(STAMP)  ## simulator + moto for `sam local invoke` (docs/development.md), until Ctrl-C
+local-stack: $(STAMP)  ## the whole application on the stand-ins, function included, until Ctrl-C; writes out/ops.env (docs/operating.md)
 	$(PY) -m tooling.local_sam $(ARGS)
 
 checkov: $(CHECKOV_STAMP)  ## the security scan CI runs over the template

@@ -3,7 +3,8 @@
 Starts the Pleo simulator and moto's server on loopback, creates the resources from
 template.yaml, seeds a claimed job, invokes the ScopeJob handler (which hands over to the
 real state machine when the job does not fit in one invocation), drains the queue like a
-downstream consumer (one line per work unit consumed), and prints where the scope went.
+downstream consumer (one line per work unit consumed), copies the scope and its manifest
+out of moto to out/demo/<job>/ (moto stops with the demo), and prints where they are.
 
     python -m tooling.demo [--items 2500] [--lambda-timeout 900] [--page-size 100]
 """
@@ -19,6 +20,8 @@ import sys
 import threading
 import time
 import uuid
+from dataclasses import dataclass
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -33,6 +36,9 @@ from tooling.local_stack import (
 from tooling.pleo_sim import PleoSimulator, SimJob
 from tooling.pleo_sim.server import serve
 from tooling.progress import Progress, progress
+from tooling.template import TEMPLATE
+
+OUT = TEMPLATE.parent / "out" / "demo"
 
 
 class ProgressBars:
@@ -98,12 +104,42 @@ class Consumer(threading.Thread):
         return True
 
 
+@dataclass(frozen=True)
+class KeptScope:
+    scope: Path
+    manifest: Path
+
+
+def keep_scope(stack: LocalStack, location: dict[str, str], folder: Path) -> KeptScope:
+    """Copy the published scope.jsonl and its manifest out of moto, which stops with the demo,
+    to `folder`, where they can be read afterwards."""
+    s3 = stack.client("s3")
+    folder.mkdir(parents=True, exist_ok=True)
+    kept = KeptScope(folder / "scope.jsonl", folder / "scope.json")
+    for key, path in ((location["key"], kept.scope), (location["manifestKey"], kept.manifest)):
+        path.write_bytes(s3.get_object(Bucket=location["bucket"], Key=key)["Body"].read())
+    return kept
+
+
+def shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(TEMPLATE.parent))
+    except ValueError:
+        return str(path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--items", type=int, default=2500, help="items in the seeded job")
     parser.add_argument("--page-size", type=int, default=100)
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=OUT,
+        help="where the scope and its manifest are kept, under the job's id (default: out/demo)",
+    )
     parser.add_argument(
         "--lambda-timeout",
         type=float,
@@ -147,13 +183,8 @@ def main() -> None:
         bars.close()
         consumer.stopping.set()
         consumer.join(timeout=60)
-        manifest = json.loads(
-            stack.client("s3")
-            .get_object(Bucket=result["scope"]["bucket"], Key=result["scope"]["manifestKey"])[
-                "Body"
-            ]
-            .read()
-        )
+        kept = keep_scope(stack, result["scope"], args.out / job.id)
+        manifest = json.loads(kept.manifest.read_bytes())
     in_order = consumer.positions == list(range(len(consumer.positions))) and (
         consumer.units == list(range(len(consumer.units)))
     )
@@ -163,8 +194,11 @@ def main() -> None:
     seen = manifest["seenCountsByStatus"]
     print(f"items seen      {sum(seen.values()):,}  {seen}")
     print(f"items in scope  {result['itemsInScope']:,}  {manifest['countsByStatus']}")
-    print(f"scope           s3://{result['scope']['bucket']}/{result['scope']['key']}")
-    print(f"manifest        s3://{result['scope']['bucket']}/{result['scope']['manifestKey']}")
+    print(f"scope           {shown(kept.scope)}")
+    print(f"manifest        {shown(kept.manifest)}")
+    bucket = result["scope"]["bucket"]
+    print(f"                (copies of s3://{bucket}/{result['scope']['key']} and its manifest,")
+    print("                kept here: the local stack stopped with the demo)")
     print(f"sha256          {manifest['sha256']}")
     print(
         f"units consumed  {len(consumer.units):,} ({len(consumer.positions):,} items,"

@@ -8,12 +8,15 @@ the state machine's Lambda invocations to the project's handler, in this process
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import socket
+import threading
 import time
 import uuid
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -174,7 +177,7 @@ def _provision(
         name: str(spec.get("Default", "")) for name, spec in template.document["Parameters"].items()
     }
     parameters.update(PleoApiBaseUrl=pleo_url, PleoApiSecretArn=secret_arn)
-    resolve = _Resolver(local, parameters)
+    resolve = _Resolver(local, parameters, template.document.get("Mappings", {}))
     for logical_id in template.of_type("AWS::DynamoDB::Table"):
         _create_table(local, logical_id, template.properties(logical_id))
     for logical_id in template.of_type("AWS::S3::Bucket"):
@@ -187,6 +190,9 @@ def _provision(
     for logical_id in queues:
         _create_queue(local, logical_id, template.properties(logical_id), resolve)
     local.physical[FUNCTION] = f"{local.stack}-{FUNCTION}"
+    local.physical[f"{FUNCTION}.Arn"] = (
+        f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{local.physical[FUNCTION]}"
+    )
     for logical_id in template.of_type("AWS::Serverless::StateMachine"):
         properties = template.properties(logical_id)
         properties["DefinitionSubstitutions"] = {
@@ -197,6 +203,41 @@ def _provision(
     local.function_env = {
         name: resolve(value) for name, value in template.environment(FUNCTION).items()
     }
+    _create_function(local, template)
+
+
+def _create_function(local: LocalStack, template: Template) -> None:
+    """The function as Lambda knows it (name, handler, runtime, time-out): so that invoking a
+    function that does not exist fails as in AWS. Its code runs in this process
+    (`route_lambda`); the package is a placeholder."""
+    role = local.client("iam").create_role(
+        RoleName=f"{local.stack}-function",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "lambda.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
+                ],
+            }
+        ),
+    )["Role"]["Arn"]
+    package = io.BytesIO()
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("README", "runs in the local stack's process (tooling/local_stack.py)\n")
+    settings = {**template.document["Globals"]["Function"], **template.properties(FUNCTION)}
+    local.client("lambda").create_function(
+        FunctionName=local.physical[FUNCTION],
+        Runtime=settings["Runtime"],
+        Role=role,
+        Handler=settings["Handler"],
+        Timeout=int(settings["Timeout"]),
+        MemorySize=int(settings["MemorySize"]),
+        Code={"ZipFile": package.getvalue()},
+    )
 
 
 def _create_table(local: LocalStack, logical_id: str, props: dict[str, Any]) -> None:
@@ -281,10 +322,11 @@ def _create_state_machine(
 
 @dataclass
 class _Resolver:
-    """CloudFormation's Ref, GetAtt and Sub, for the values this template uses."""
+    """CloudFormation's Ref, GetAtt, FindInMap and Sub, for the values this template uses."""
 
     local: LocalStack
     parameters: dict[str, str]
+    mappings: dict[str, Any] = field(default_factory=dict)
 
     def __call__(self, value: Any) -> str:
         if isinstance(value, str | int | float):
@@ -294,6 +336,9 @@ class _Resolver:
         if "Fn::GetAtt" in value:
             logical_id, attribute = value["Fn::GetAtt"]
             return self._get_att(logical_id, attribute)
+        if "Fn::FindInMap" in value:
+            name, key, attribute = (self(part) for part in value["Fn::FindInMap"])
+            return str(self.mappings[name][key][attribute])
         if "Fn::Sub" in value:
             return re.sub(r"\$\{([^}]+)\}", lambda m: self._sub(m.group(1)), value["Fn::Sub"])
         raise ValueError(f"cannot resolve {value!r} locally")
@@ -339,12 +384,51 @@ class LocalLambdaContext:
         return max(0, int((self.timeout_seconds - (time.monotonic() - self.started)) * 1000))
 
 
+@dataclass(frozen=True)
+class Invocation:
+    """One invocation of the routed function, for its log line."""
+
+    kind: str
+    """"RequestResponse" or "Event" (what the caller asked for)."""
+    event: dict[str, Any]
+    seconds: float
+    result: dict[str, Any] | None = None
+    error: str | None = None
+
+
 @contextmanager
-def route_lambda(handler: Handler, timeout_seconds: float) -> Iterator[list[dict[str, Any]]]:
-    """Send moto's Lambda invocations (the state machine's tasks) to `handler` in this
-    process, each with a fresh context of `timeout_seconds`. Yields the invocation log."""
+def route_lambda(
+    handler: Handler,
+    timeout_seconds: float,
+    *,
+    events_in_background: bool = False,
+    on_invocation: Callable[[Invocation], None] | None = None,
+) -> Iterator[list[dict[str, Any]]]:
+    """Send moto's Lambda invocations (the CLI's, and the state machine's tasks) to `handler`
+    in this process, each with a fresh context of `timeout_seconds`. Yields the invocation
+    log. A function that was not created answers ResourceNotFoundException, as in AWS. With
+    `events_in_background`, an asynchronous invocation (InvocationType Event) is accepted at
+    once and runs in a thread of its own, as Lambda does; otherwise it runs before the 202 (a
+    test then sees its effects as soon as the call returns). `on_invocation` hears of each."""
     original = LambdaSimpleBackend.invoke
     invocations: list[dict[str, Any]] = []
+
+    def run(event: dict[str, Any], kind: str, response_headers: Any) -> bytes:
+        started = time.monotonic()
+        try:
+            result = handler(event, LocalLambdaContext(timeout_seconds))
+        except Exception as error:  # what the Lambda runtime reports for an unhandled error
+            invocations.append({"event": event, "error": type(error).__name__})
+            if on_invocation is not None:
+                seconds = time.monotonic() - started
+                on_invocation(Invocation(kind, event, seconds, error=_error_line(error)))
+            response_headers["x-amz-function-error"] = "Unhandled"
+            payload = {"errorType": type(error).__name__, "errorMessage": str(error)}
+            return json.dumps(payload).encode()
+        invocations.append({"event": event, "result": result})
+        if on_invocation is not None:
+            on_invocation(Invocation(kind, event, time.monotonic() - started, result=result))
+        return json.dumps(result).encode()
 
     def invoke(
         self: LambdaSimpleBackend,
@@ -354,19 +438,23 @@ def route_lambda(handler: Handler, timeout_seconds: float) -> Iterator[list[dict
         headers: Any,
         response_headers: Any,
     ) -> bytes:
+        self.get_function(function_name, qualifier)  # UnknownFunctionException: a 404
         event = json.loads(body or "{}")
-        try:
-            result = handler(event, LocalLambdaContext(timeout_seconds))
-            invocations.append({"event": event, "result": result})
-            return json.dumps(result).encode()
-        except Exception as error:  # what the Lambda runtime reports for an unhandled error
-            invocations.append({"event": event, "error": type(error).__name__})
-            response_headers["x-amz-function-error"] = "Unhandled"
-            payload = {"errorType": type(error).__name__, "errorMessage": str(error)}
-            return json.dumps(payload).encode()
+        kind = headers.get("X-Amz-Invocation-Type") or "RequestResponse"
+        if kind == "Event" and events_in_background:
+            threading.Thread(
+                target=run, args=(event, kind, {}), name="lambda-event", daemon=True
+            ).start()
+            return b""
+        return run(event, kind, response_headers)
 
     LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
     try:
         yield invocations
     finally:
         LambdaSimpleBackend.invoke = original  # type: ignore[method-assign]
+
+
+def _error_line(error: Exception) -> str:
+    first = str(error).splitlines()[0] if str(error) else ""
+    return f"{type(error).__name__}: {first}"[:200]

@@ -19,7 +19,7 @@ from tests.e2e.conftest import Stack
 from tooling.local_stack import LocalLambdaContext
 from tooling.template import Template
 
-MAX_RECEIVE_COUNT = Template.load().properties("ScopeQueue")["RedrivePolicy"]["maxReceiveCount"]
+MAX_RECEIVE_COUNT = Template.load().document["Mappings"]["ScopeQueue"]["Redrive"]["MaxReceiveCount"]
 
 
 class PoisonedUnit(Exception):

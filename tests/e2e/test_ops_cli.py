@@ -8,7 +8,7 @@ import json
 import re
 import tomllib
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -22,7 +22,7 @@ from tooling.executions import follow_walk
 from tooling.local_stack import route_lambda
 from tooling.ops.cli import EXIT_STUCK, main
 from tooling.ops.resources import ENV_OF, OUTPUT_OF
-from tooling.ops.runbook import stopping
+from tooling.ops.retrigger import FunctionFailed, NotTheFunctionsAnswer, answer
 from tooling.pleo_sim import Fault, SimJob
 from tooling.robustness import CrashAt, InjectedCrash
 from tooling.template import TEMPLATE, Template
@@ -71,6 +71,28 @@ def routed(stack: Stack) -> Iterator[list[dict[str, Any]]]:
         yield invocations
 
 
+def stopping(stack: Stack, victim: str, handler: Callable[..., Any]) -> Callable[..., Any]:
+    """The loop's second invocation for `victim` stops its execution (an operator, a
+    redeploy) and dies: the walk is left where its checkpoint is."""
+    sfn = stack.aws.client("stepfunctions")
+    calls = {"n": 0}
+
+    def handle(event: dict[str, Any], context: Any) -> Any:
+        if event.get("jobId") == victim and "continuation" in event:
+            calls["n"] += 1
+            if calls["n"] == 2:
+                for execution in sfn.list_executions(
+                    stateMachineArn=stack.aws.physical["ScopeJobStateMachine"],
+                    statusFilter="RUNNING",
+                )["executions"]:
+                    if victim in execution["name"]:
+                        sfn.stop_execution(executionArn=execution["executionArn"], error="Stopped")
+                raise RuntimeError("stopped by an operator")
+        return handler(event, context)
+
+    return handle
+
+
 def published_job(stack: Stack, items: int = 45) -> SimJob:
     job = stack.new_job(items=items)
     assert stack.invoke({"jobId": job.id})["done"] is True
@@ -113,6 +135,19 @@ def test_the_stack_outputs_the_cli_reads_exist_and_name_the_right_resources() ->
     assert outputs[OUTPUT_OF["function_name"]]["Value"] == {"Ref": "ScopeJobFunction"}
     assert outputs[OUTPUT_OF["event_bus"]]["Value"] == {"Ref": "EventBusName"}
     assert outputs[OUTPUT_OF["event_source"]]["Value"] == {"Ref": "EventSource"}
+
+
+def test_the_dlq_texts_cite_the_redrive_count_from_its_one_place() -> None:
+    template = Template.load()
+    count = template.document["Mappings"]["ScopeQueue"]["Redrive"]["MaxReceiveCount"]
+    in_map = {"Fn::FindInMap": ["ScopeQueue", "Redrive", "MaxReceiveCount"]}
+    assert template.properties("ScopeQueue")["RedrivePolicy"]["maxReceiveCount"] == in_map
+    text, variables = template.properties("ScopeDeadLetterAlarm")["AlarmDescription"]["Fn::Sub"]
+    assert "received ${MaxReceiveCount} times" in text
+    assert variables == {"MaxReceiveCount": in_map}
+    output = template.document["Outputs"]["ScopeDeadLetterQueueUrl"]["Description"]
+    assert not re.search(r"\d+ times", output)
+    assert count == 3  # docs/operating.md and docs/contract.md say 3
 
 
 def test_bad_input_gets_a_clear_error(stack: Stack) -> None:
@@ -467,3 +502,90 @@ def test_the_local_stack_is_found_from_the_function_s_own_environment(stack: Sta
     result = CliRunner().invoke(main, ["status", job_id, "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["state"] == "published"
+
+
+# -- answers, resources and hints ------------------------------------------------------------
+
+
+def test_retrigger_wait_accepts_only_the_function_s_answer(stack: Stack) -> None:
+    """Without the handler behind it, moto's Lambda echoes the event back: that is not a
+    ScopeJob result, and the CLI says so instead of printing `done None`."""
+    job_id = str(uuid.uuid4())
+    echoed = ops(stack, "retrigger", job_id, "--wait")
+    assert echoed.exit_code == 1
+    assert f"function {stack.aws.physical['ScopeJobFunction']} answered" in echoed.output
+    assert "not a ScopeJob result (jobId is None" in echoed.output
+
+
+def test_answers_the_function_gives_and_answers_it_does_not() -> None:
+    job = str(uuid.uuid4())
+    done = {
+        "jobId": job,
+        "done": True,
+        "itemsInScope": 3,
+        "pagesFetched": 1,
+        "scope": {"bucket": "b", "key": "k", "manifestKey": "m"},
+    }
+    assert answer("f", job, json.dumps(done).encode(), None) == done
+    going_on = {"jobId": job, "done": False, "continuation": {"runId": 1, "handOver": 1}}
+    assert answer("f", job, json.dumps(going_on).encode(), None) == going_on
+    typed = {"errorType": "JobNotClaimed", "errorMessage": "job is pending"}
+    with pytest.raises(FunctionFailed, match="function f failed: JobNotClaimed: job is pending"):
+        answer("f", job, json.dumps(typed).encode(), "Unhandled")
+    for raw, error in [
+        (b"null", None),
+        (json.dumps({"done": None}).encode(), None),
+        (json.dumps({**done, "jobId": str(uuid.uuid4())}).encode(), None),
+        (json.dumps({**done, "scope": None}).encode(), None),
+        (json.dumps({"jobId": job, "done": False}).encode(), None),
+        (b"Simple Lambda happy path OK", None),
+        (json.dumps({"errorType": "KeyError", "errorMessage": "x"}).encode(), "Unhandled"),
+        (json.dumps({"errorMessage": "Task timed out"}).encode(), "Unhandled"),
+    ]:
+        with pytest.raises(NotTheFunctionsAnswer, match="function f answered"):
+            answer("f", job, raw, error)
+
+
+def test_options_work_after_the_subcommand_and_win_over_the_group_s(stack: Stack) -> None:
+    job_id = published_job(stack).id
+    after = CliRunner().invoke(main, ["status", job_id, "--json", *names(stack)], env=NO_NAMES)
+    assert after.exit_code == 0, after.output
+    assert json.loads(after.stdout)["state"] == "published"
+    wrong_then_right = CliRunner().invoke(
+        main,
+        [*names(stack), "--table", "wrong", "verify", job_id, "--table", names(stack)[3]],
+        env=NO_NAMES,
+    )
+    assert wrong_then_right.exit_code == 0, wrong_then_right.output
+
+
+def test_every_aws_error_names_its_resource(stack: Stack) -> None:
+    job_id = str(uuid.uuid4())
+    no_table = ops(stack, "status", job_id, "--table", "no-such-table")
+    assert no_table.exit_code == 1
+    assert "AWS said ResourceNotFoundException for table no-such-table" in no_table.output
+    bus = ops(stack, "retrigger", job_id, "--via", "bus", "--event-bus", "no-such-bus")
+    assert bus.exit_code == 1
+    assert "no-such-bus" in bus.output
+
+
+def test_a_missing_region_or_credentials_say_to_source_the_local_stack_s_env() -> None:
+    bare = {**NO_NAMES, "AWS_DEFAULT_REGION": None, "AWS_REGION": None, "AWS_PROFILE": None}
+    bare |= {"AWS_CONFIG_FILE": "/nonexistent", "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
+    job_id = str(uuid.uuid4())
+    no_region = CliRunner().invoke(main, ["status", job_id, "--table", "t"], env=bare)
+    assert no_region.exit_code == 1
+    assert "no AWS region" in no_region.output
+    assert "set -a; . out/ops.env; set +a" in no_region.output
+    no_credentials = {
+        **bare,
+        "AWS_DEFAULT_REGION": "eu-west-1",
+        "AWS_ACCESS_KEY_ID": None,
+        "AWS_SECRET_ACCESS_KEY": None,
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    result = CliRunner().invoke(main, ["status", job_id, "--table", "t"], env=no_credentials)
+    assert result.exit_code == 1
+    assert "no AWS credentials" in result.output
+    assert "set -a; . out/ops.env; set +a" in result.output

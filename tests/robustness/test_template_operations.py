@@ -33,8 +33,11 @@ def resolve_conditions(value: Any, conditions: dict[str, bool]) -> Any:
 
 
 def substituted(value: Any, placeholder: str = "x" * 80) -> str:
-    """A string or Fn::Sub with every ${...} replaced (by something longer than any name)."""
+    """A string or Fn::Sub (either form) with every ${...} replaced (by something longer than
+    any name)."""
     text = value["Fn::Sub"] if isinstance(value, dict) else value
+    if isinstance(text, list):  # [text, {variable: value}]
+        text = text[0]
     assert isinstance(text, str)
     return re.sub(r"\$\{[^}]+\}", placeholder, text)
 

@@ -4,16 +4,23 @@ verify what they published. On a deployed stack (`--stack NAME`) or on the local
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Any, NoReturn
 
 import click
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    NoRegionError,
+)
 from tabulate import tabulate
 from tqdm import tqdm
 
@@ -22,6 +29,7 @@ from pleo_scope.events import parse_event
 from tooling.ops import retrigger as triggers
 from tooling.ops.jobs import JobNotKnown, Jobs, JobStatus
 from tooling.ops.resources import (
+    LOCAL_STACK_HINT,
     Aws,
     MissingResource,
     Resources,
@@ -34,12 +42,17 @@ from tooling.ops.verify import Verifier
 EXIT_STUCK = 3
 EXIT_FAILED = 4
 EPILOG = """\b
-Exit status: 0 done; 1 an error, or (verify) a difference; 2 a usage error; 3 (status) the
-job is stuck; 4 (status) the job failed on a final error.
+Exit status: 0 done; 1 an error (for retrigger --wait: the function's typed error, or an
+answer that is not the function's), or (verify) a difference; 2 a usage error; 3 (status)
+the job is stuck; 4 (status) the job failed on a final error.
 \b
-Resources: with --stack, from the stack's CloudFormation outputs; options and environment
-variables (the function's own: SCOPE_TABLE_NAME, SCOPE_BUCKET_NAME, STATE_MACHINE_ARN; and
-SCOPE_JOB_FUNCTION_NAME, EVENT_BUS_NAME, EVENT_SOURCE) name them explicitly and win.
+Resources: with --stack, from the stack's CloudFormation outputs; options (before or after
+the subcommand) and environment variables (the function's own: SCOPE_TABLE_NAME,
+SCOPE_BUCKET_NAME, STATE_MACHINE_ARN; and SCOPE_JOB_FUNCTION_NAME, EVENT_BUS_NAME,
+EVENT_SOURCE) name them explicitly and win.
+\b
+The local stack (`make local-stack`) writes them all, with its endpoint, region and dummy
+credentials, to out/ops.env: set -a; . out/ops.env; set +a
 """
 
 
@@ -80,52 +93,115 @@ def json_option(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
+def _resource_options(command: Callable[..., Any], *, from_env: bool) -> Callable[..., Any]:
+    """The options that say where the stack is. On the group they also read the environment
+    (the names `out/ops.env` and the function's own variables use); on each command they are
+    accepted too (after the subcommand), and win over the group's."""
+
+    def env(name: str) -> str | None:
+        return name if from_env else None
+
+    options = [
+        click.option(
+            "--stack", metavar="NAME", envvar=env("PLEO_SCOPE_STACK"), help="A deployed stack."
+        ),
+        click.option(
+            "--endpoint-url",
+            metavar="URL",
+            help="Send every AWS call there (the local stack); boto3's AWS_ENDPOINT_URL also"
+            " works.",
+        ),
+        click.option("--region", help="AWS region (default: boto3's)."),
+        click.option("--profile", help="AWS profile (default: boto3's)."),
+        click.option("--table", envvar=env("SCOPE_TABLE_NAME"), help="The scope table."),
+        click.option("--bucket", envvar=env("SCOPE_BUCKET_NAME"), help="The scope bucket."),
+        click.option(
+            "--state-machine-arn", envvar=env("STATE_MACHINE_ARN"), help="The scope-job loop."
+        ),
+        click.option(
+            "--function",
+            "function_name",
+            envvar=env("SCOPE_JOB_FUNCTION_NAME"),
+            help="The ScopeJob function.",
+        ),
+        click.option(
+            "--event-bus", envvar=env("EVENT_BUS_NAME"), help="The bus the trigger rule is on."
+        ),
+        click.option(
+            "--event-source",
+            envvar=env("EVENT_SOURCE"),
+            help="The source the trigger rule matches.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+@dataclass(frozen=True)
+class Given:
+    """What the operator named, by option or environment variable."""
+
+    stack: str | None = None
+    endpoint_url: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    table: str | None = None
+    bucket: str | None = None
+    state_machine_arn: str | None = None
+    function_name: str | None = None
+    event_bus: str | None = None
+    event_source: str | None = None
+
+    def overridden(self, values: dict[str, Any]) -> Given:
+        return replace(self, **{k: v for k, v in values.items() if v is not None})
+
+    def open(self) -> Ops:
+        aws = Aws(self.endpoint_url, self.region, self.profile)
+        explicit = Resources(
+            self.table,
+            self.bucket,
+            self.state_machine_arn,
+            self.function_name,
+            self.event_bus,
+            self.event_source,
+        )
+        with _errors(aws):
+            resources = resolve(
+                explicit, self.stack, lambda name: stack_outputs(aws.client("cloudformation"), name)
+            )
+        return Ops(aws, resources)
+
+
+GIVEN_NAMES = tuple(f.name for f in fields(Given))
+
+
+def operates(command: Callable[..., Any]) -> Callable[..., Any]:
+    """A subcommand that takes the stack's options too and gets `Ops` as its first argument."""
+
+    @functools.wraps(command)
+    def run(**values: Any) -> Any:
+        mine = {name: values.pop(name) for name in GIVEN_NAMES}
+        given = click.get_current_context().find_object(Given) or Given()
+        return command(given.overridden(mine).open(), **values)
+
+    return _resource_options(run, from_env=False)
+
+
 @click.group(
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog=EPILOG,
 )
-@click.option("--stack", metavar="NAME", envvar="PLEO_SCOPE_STACK", help="A deployed stack.")
-@click.option(
-    "--endpoint-url",
-    metavar="URL",
-    help="Send every AWS call there (the local stack); boto3's AWS_ENDPOINT_URL also works.",
-)
-@click.option("--region", help="AWS region (default: boto3's).")
-@click.option("--profile", help="AWS profile (default: boto3's).")
-@click.option("--table", envvar="SCOPE_TABLE_NAME", help="The scope table.")
-@click.option("--bucket", envvar="SCOPE_BUCKET_NAME", help="The scope bucket.")
-@click.option("--state-machine-arn", envvar="STATE_MACHINE_ARN", help="The scope-job loop.")
-@click.option(
-    "--function", "function_name", envvar="SCOPE_JOB_FUNCTION_NAME", help="The ScopeJob function."
-)
-@click.option("--event-bus", envvar="EVENT_BUS_NAME", help="The bus the trigger rule is on.")
-@click.option("--event-source", envvar="EVENT_SOURCE", help="The source the trigger rule matches.")
+@functools.partial(_resource_options, from_env=True)
 @click.pass_context
-def main(
-    ctx: click.Context,
-    stack: str | None,
-    endpoint_url: str | None,
-    region: str | None,
-    profile: str | None,
-    table: str | None,
-    bucket: str | None,
-    state_machine_arn: str | None,
-    function_name: str | None,
-    event_bus: str | None,
-    event_source: str | None,
-) -> None:
+def main(ctx: click.Context, /, **values: Any) -> None:
     """Operate pleo-export-scope: status, list, retrigger and verify export jobs.
 
     The one recovery for a stuck job is re-sending its trigger: `retrigger JOB`. A failed job
     ended on a final error: `status JOB` says what fixes it (a re-send alone does not).
+    On the local stack (`make local-stack`), first: set -a; . out/ops.env; set +a
     """
-    aws = Aws(endpoint_url, region, profile)
-    explicit = Resources(table, bucket, state_machine_arn, function_name, event_bus, event_source)
-    with _errors():
-        resources = resolve(
-            explicit, stack, lambda name: stack_outputs(aws.client("cloudformation"), name)
-        )
-    ctx.obj = Ops(aws, resources)
+    ctx.obj = Given(**values)
 
 
 # -- status ---------------------------------------------------------------------------------
@@ -138,7 +214,7 @@ def main(
 @click.option(
     "--interval", default=2.0, show_default=True, metavar="SECONDS", help="Between two looks."
 )
-@click.pass_obj
+@operates
 def status(ops: Ops, job: str, as_json: bool, watch: bool, interval: float) -> None:
     """Where JOB stands: phase, run, progress, lease, owning execution, scope location, and
     what to do next when it is stuck or failed.
@@ -148,7 +224,7 @@ def status(ops: Ops, job: str, as_json: bool, watch: bool, interval: float) -> N
     it are shown), or stuck (none of these: re-send the trigger). Exit status 3 when stuck,
     4 when failed.
     """
-    with _errors():
+    with _errors(ops.aws):
         jobs = ops.jobs()
         current = jobs.status(job)
         if watch:
@@ -282,11 +358,11 @@ def render_status(status: JobStatus) -> str:
 @main.command(name="list")
 @json_option
 @click.option("--all", "include_published", is_flag=True, help="Published jobs too.")
-@click.pass_obj
+@operates
 def list_jobs(ops: Ops, as_json: bool, include_published: bool) -> None:
     """Jobs not yet published, stuck ones first (no lease held and no execution running),
     then failed ones (ended on a final error), then the oldest first, with their age."""
-    with _errors():
+    with _errors(ops.aws):
         found = ops.jobs().unpublished(include_published)
     if as_json:
         click.echo(json.dumps([s.as_json() for s in found], indent=2))
@@ -341,7 +417,7 @@ def list_jobs(ops: Ops, as_json: bool, include_published: bool) -> None:
     "--wait", is_flag=True, help="Invoke synchronously and show the function's result (invoke)."
 )
 @json_option
-@click.pass_obj
+@operates
 def retrigger(ops: Ops, job: str, via: str, wait: bool, as_json: bool) -> None:
     """Re-send JOB's trigger: the "Export Job Claimed" event EventBridge delivers. The one
     recovery: a running walk is adopted, a stopped one continues from its checkpoint, a
@@ -349,7 +425,7 @@ def retrigger(ops: Ops, job: str, via: str, wait: bool, as_json: bool) -> None:
     if wait and via == "bus":
         raise click.UsageError("--wait applies to --via invoke only")
     resources = ops.resources
-    with _errors():
+    with _errors(ops.aws):
         source = resources.event_source or "pleo.export-jobs"
         arn = resources.state_machine_arn or ""
         region, account = _region_and_account(arn, ops.aws)
@@ -371,14 +447,23 @@ def retrigger(ops: Ops, job: str, via: str, wait: bool, as_json: bool) -> None:
     )
     how = "synchronously" if wait else "asynchronously" if via == "invoke" else "as an event"
     click.echo(f'sent "Export Job Claimed" for {job} to {target} ({how})')
+    if via == "bus":
+        click.echo(f"the bus accepted it: event id {outcome['eventId']}")
     if wait:
         result = outcome["result"]
         click.echo(tabulate(_result_rows(result), tablefmt="plain"))
-    click.echo(f"follow it: pleo-scope-ops status {job} --watch")
+    if not (wait and outcome["result"]["done"]):
+        click.echo(f"follow it: pleo-scope-ops status {job} --watch")
 
 
 def _result_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
-    rows = [("done", str(result.get("done")))]
+    """A done result or a continuation (`triggers.answer` let nothing else through)."""
+    if result["done"]:
+        rows = [("answer", "done: the scope is published")]
+    elif result.get("handedOver", {}).get("adopted"):
+        rows = [("answer", "continuation: a running execution owns the walk (adopted)")]
+    else:
+        rows = [("answer", "continuation: the walk goes on in Step Functions")]
     for key in ("phase", "pagesFetched", "itemsInScope", "itemsPublished"):
         if key in result:
             rows.append((key, str(result[key])))
@@ -404,12 +489,12 @@ def _region_and_account(state_machine_arn: str, aws: Aws) -> tuple[str, str]:
 @main.command()
 @click.argument("job", type=JOB)
 @json_option
-@click.pass_obj
+@operates
 def verify(ops: Ops, job: str, as_json: bool) -> None:
     """Re-read JOB's scope.jsonl and check it against its manifest (sha256, counts, order,
     serialisation) and the walk record, and the ledger against the scope (every in-scope
     item enqueued once). Exit status 1 on any difference."""
-    with _errors():
+    with _errors(ops.aws):
         verifier = Verifier(
             ops.aws.client("dynamodb"),
             ops.aws.client("s3"),
@@ -432,17 +517,30 @@ def verify(ops: Ops, job: str, as_json: bool) -> None:
 
 
 @contextmanager
-def _errors() -> Iterator[None]:
-    """Known failures as one clear line and exit status 1 (a usage error: 2)."""
+def _errors(aws: Aws) -> Iterator[None]:
+    """Known failures as one clear line and exit status 1 (a usage error: 2). An AWS error
+    names the resource of the request that failed; a missing region or credentials say where
+    they come from."""
     try:
         yield
     except MissingResource as error:
         raise click.UsageError(str(error)) from None
     except (JobNotKnown, StackNotFound, triggers.TriggerFailed) as error:
         _fail(str(error))
+    except NoRegionError:
+        _fail(f"no AWS region: give --region or AWS_DEFAULT_REGION ({LOCAL_STACK_HINT})")
+    except NoCredentialsError:
+        _fail(
+            "no AWS credentials: give --profile, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+            f" ({LOCAL_STACK_HINT})"
+        )
     except ClientError as error:
         details = error.response.get("Error", {})
-        _fail(f"AWS said {details.get('Code')}: {details.get('Message')}")
+        about = aws.last_call.resource() if aws.last_call else error.operation_name
+        _fail(f"AWS said {details.get('Code')} for {about}: {details.get('Message')}")
+    except EndpointConnectionError as error:
+        hint = f" (is the local stack up? {LOCAL_STACK_HINT})" if aws.endpoint_url else ""
+        _fail(f"AWS: {error}{hint}")
     except BotoCoreError as error:
         _fail(f"AWS: {error}")
 

@@ -4,7 +4,7 @@ variables, which the local stack sets), else a deployed stack's CloudFormation o
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -91,27 +91,71 @@ def stack_outputs(client: CloudFormationClient, stack: str) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
 
 
+# The request parameters that name what a call is about, and how to say it.
+RESOURCE_PARAMETERS = (
+    ("TableName", "table"),
+    ("Bucket", "bucket"),
+    ("FunctionName", "function"),
+    ("stateMachineArn", "state machine"),
+    ("executionArn", "execution"),
+    ("EventBusName", "event bus"),
+    ("StackName", "stack"),
+    ("QueueUrl", "queue"),
+)
+LOCAL_STACK_HINT = "on the local stack: set -a; . out/ops.env; set +a"
+
+
+@dataclass(frozen=True)
+class Call:
+    """One AWS request, as the CLI made it (for an error message that names its resource)."""
+
+    service: str
+    operation: str
+    parameters: dict[str, Any]
+
+    def resource(self) -> str:
+        """What the call was about: "table X", "bucket Y (key Z)", "function F"..."""
+        found = [
+            f"{label} {self.parameters[name]}"
+            for name, label in RESOURCE_PARAMETERS
+            if self.parameters.get(name)
+        ]
+        entries = self.parameters.get("Entries")
+        if isinstance(entries, list) and entries and isinstance(entries[0], dict):
+            bus = entries[0].get("EventBusName")
+            found += [f"event bus {bus}"] if bus else []
+        if self.parameters.get("Key") and found and found[0].startswith("bucket"):
+            found[0] += f" (key {self.parameters['Key']})"
+        return ", ".join(found) or f"{self.service} {self.operation}"
+
+
 @dataclass
 class Aws:
     """One boto3 session and its clients, all aimed at `endpoint_url` when given (otherwise
-    boto3's own AWS_ENDPOINT_URL handling applies)."""
+    boto3's own AWS_ENDPOINT_URL handling applies). Remembers the last request made, so that
+    an error can say which table, bucket or function it concerns."""
 
     endpoint_url: str | None = None
     region: str | None = None
     profile: str | None = None
-    _clients: dict[str, Any] | None = None
+    last_call: Call | None = None
+    _clients: dict[str, Any] = field(default_factory=dict)
 
     def client(self, service: str) -> Any:
-        if self._clients is None:
-            self._clients = {}
         if service not in self._clients:
             session = boto3.session.Session(profile_name=self.profile, region_name=self.region)
-            self._clients[service] = session.client(
+            client = session.client(
                 service,  # type: ignore[call-overload]  # any service name
                 endpoint_url=self.endpoint_url,
                 config=CLIENT_CONFIG,
             )
+            client.meta.events.register("before-parameter-build", self._remember)
+            self._clients[service] = client
         return self._clients[service]
+
+    def _remember(self, params: dict[str, Any], model: Any, **_: Any) -> None:
+        service = str(model.service_model.service_name)
+        self.last_call = Call(service, str(model.name), dict(params))
 
 
 def resolve(

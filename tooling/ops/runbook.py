@@ -1,6 +1,8 @@
-"""Regenerate the runbook examples of docs/operating.md: real `pleo-scope-ops` output on the
-local stack (simulator + moto, the real ASL) for a published, a running, a stuck and a failed
-job, and the stuck job's recovery by `retrigger`.
+"""Regenerate the runbook examples of docs/operating.md, made as an operator makes them: the
+local stack (`make local-stack`'s `python -m tooling.local_sam`) in a process of its own, and
+each `pleo-scope-ops` command run in bash with the stack's ops.env sourced; their output is
+captured as it was printed. A published job, a running one, one whose execution was stopped
+(stuck) and its recovery by `retrigger`, a refused trigger, the bus, and the stack's log.
 
     .venv/bin/python -m tooling.ops.runbook               # print them
     .venv/bin/python -m tooling.ops.runbook --write-docs  # and write docs/operating.md's block
@@ -9,148 +11,123 @@ job, and the stuck job's recovery by `retrigger`.
 from __future__ import annotations
 
 import argparse
-import json
-import logging
+import shlex
 import time
-from collections.abc import Callable
-from typing import Any
+import uuid
+from pathlib import Path
 
-from click.testing import CliRunner, Result
-
-from pleo_scope.errors import JobNotClaimed
 from tooling.docs_writer import DocSection
-from tooling.executions import follow_walk
-from tooling.harness import Stack, open_stack
-from tooling.local_stack import route_lambda
-from tooling.ops.cli import main
-from tooling.ops.resources import ENV_OF
-from tooling.pleo_sim import Fault, SimJob
-from tooling.robustness import invoke_crashing
+from tooling.local_sam import sample_job_id, source_command
+from tooling.ops.shell import ROOT, Shell, local_stack_process
 
 SECTION = DocSection("operating.md", "ops-runbook")
-INVOCATION_SECONDS = 2.5
+OUT = ROOT / "out" / "runbook"
+RUNNING, STUCK = str(uuid.uuid4()), str(uuid.uuid4())
+# 8-second invocations of 10-item pages; the two larger jobs slowed down (0.1-0.15 s a page)
+# so that they are handed over to Step Functions and still run while they are looked at.
+STACK_ARGS = [
+    *("--items", "100", "--lambda-timeout", "8", "--page-size", "10"),
+    *("--job", f"{RUNNING}:1500", "--job", f"{STUCK}:1000"),
+]
 
 
 class Session:
-    def __init__(self, stack: Stack) -> None:
-        self.stack = stack
+    def __init__(self, shell: Shell) -> None:
+        self.shell = shell
         self.blocks: list[str] = []
 
-    def invoke(self, *args: str) -> Result:
-        """The CLI in this process, the local stack named explicitly."""
-        physical = self.stack.aws.physical
-        names = [
-            *("--endpoint-url", self.stack.aws.endpoint),
-            *("--table", physical["ScopeTable"], "--bucket", physical["ScopeBucket"]),
-            *("--state-machine-arn", physical["ScopeJobStateMachine"]),
-            *("--function", physical["ScopeJobFunction"]),
-        ]
-        return CliRunner().invoke(main, [*names, *args], env=dict.fromkeys(ENV_OF.values()))
-
-    def run(self, title: str, *args: str) -> Result:
-        """Run and keep the command and its output for the docs."""
-        result = self.invoke(*args)
-        shown = f"$ pleo-scope-ops {' '.join(args)}\n{result.stdout.rstrip()}"
-        if result.exit_code:
-            shown += f"\n(exit status {result.exit_code})"
+    def show(self, title: str, *args: str) -> int:
+        """Run `pleo-scope-ops ARGS` in the shell and keep what it printed for the docs."""
+        done = self.shell.ops(*args)
+        printed = (done.stdout + done.stderr).rstrip()
+        shown = f"$ pleo-scope-ops {shlex.join(args)}\n{printed}"
+        if done.returncode:
+            shown += f"\n(exit status {done.returncode})"
         self.blocks.append(f"{title}\n\n```\n{shown}\n```")
-        return result
+        return done.returncode
+
+    def note(self, text: str) -> None:
+        self.blocks.append(text)
+
+    def until_not_running(self, job_id: str) -> None:
+        for _ in range(1200):
+            if self.shell.status(job_id)["state"] != "running":
+                return
+            time.sleep(0.5)
+        raise RuntimeError(f"{job_id} still running")
 
 
-def slow_job(stack: Stack, items: int, seconds_per_page: float) -> SimJob:
-    job = stack.new_job(items=items)
-    stack.simulator.inject(job.id, Fault("latency", seconds=seconds_per_page))
-    return job
+def check(done: int, wanted: int, what: str) -> None:
+    if done != wanted:
+        raise SystemExit(f"{what}: exit status {done}, not {wanted}")
 
 
-def stopping(stack: Stack, victim: str, handler: Callable[..., Any]) -> Callable[..., Any]:
-    """The loop's second invocation for `victim` stops its execution (an operator, a
-    redeploy) and dies: the walk is left where its checkpoint is."""
-    sfn = stack.aws.client("stepfunctions")
-    calls = {"n": 0}
-
-    def handle(event: dict[str, Any], context: Any) -> Any:
-        if event.get("jobId") == victim and "continuation" in event:
-            calls["n"] += 1
-            if calls["n"] == 2:
-                for execution in sfn.list_executions(
-                    stateMachineArn=stack.aws.physical["ScopeJobStateMachine"],
-                    statusFilter="RUNNING",
-                )["executions"]:
-                    if victim in execution["name"]:
-                        sfn.stop_execution(executionArn=execution["executionArn"], error="Stopped")
-                raise RuntimeError("stopped by an operator")
-        return handler(event, context)
-
-    return handle
-
-
-def crashed(stack: Stack) -> SimJob:
-    """A trigger whose invocation died mid-walk (Lambda killed it: a time-out, out of memory),
-    with no execution to carry on: the lease runs out, nothing runs the walk."""
-    job = stack.new_job(items=450)
-    invoke_crashing(stack, {"jobId": job.id}, "page_fetched", 20)
-    return job
-
-
-def failed(stack: Stack) -> SimJob:
-    """A job that Pleo failed while it was walked (after its last page): the check before
-    publishing ends the run with JobNotClaimed, a final error; nothing is published."""
-    job = stack.new_job(items=45)  # request 1 checks the job, 2..6 fetch its 5 pages
-    stack.simulator.inject(job.id, Fault("set_job_status", frozenset({6}), job_status="failed"))
-    try:
-        stack.invoke({"jobId": job.id})
-    except JobNotClaimed:
-        return job
-    raise AssertionError("the job was published although Pleo failed it")
-
-
-def generate() -> str:
-    logging.getLogger("moto").setLevel(logging.CRITICAL)  # the stopped execution's error
-    with open_stack(quiet=True) as stack:
-        session = Session(stack)
-        healthy = stack.new_job(items=450)
-        assert stack.invoke({"jobId": healthy.id})["done"] is True
-        crashed(stack)
-        gone = failed(stack)
-        stuck = slow_job(stack, 300, 0.1)
-        running = slow_job(stack, 600, 0.15)
-        handler = stack.app.lambda_handler
-        with route_lambda(stopping(stack, stuck.id, handler), INVOCATION_SECONDS):
-            stack.invoke({"jobId": stuck.id}, timeout_seconds=INVOCATION_SECONDS)
-            assert follow_walk(stack.aws, stuck.id).final["status"] in ("ABORTED", "FAILED")
-        with route_lambda(handler, INVOCATION_SECONDS):
-            stack.invoke({"jobId": running.id}, timeout_seconds=INVOCATION_SECONDS)
-            session.run("A job whose walk runs in the state machine:", "status", running.id)
-            session.run("Unpublished jobs, stuck ones first, then failed ones:", "list")
-            session.run(
-                "A stuck job (its execution ended, the walk unfinished):", "status", stuck.id
-            )
-            session.run(
-                "A failed job (Pleo failed it mid-walk: a final error, nothing published, and"
-                " re-sending its trigger cannot help):",
-                "status",
-                gone.id,
-            )
-            session.run("A healthy, published job:", "status", healthy.id)
-            assert follow_walk(stack.aws, running.id).final["status"] == "SUCCEEDED"
-
-            session.run("The recovery: re-send the stuck job's trigger:", "retrigger", stuck.id)
-            session.run("Right after, the walk goes on from its checkpoint:", "status", stuck.id)
-            for _ in range(600):  # done by the re-sent trigger, or by a new execution
-                status = json.loads(session.invoke("status", stuck.id, "--json").stdout)
-                if status["state"] != "running":
-                    break
-                time.sleep(0.5)
-            session.run("The stuck job, once its trigger was re-sent:", "status", stuck.id)
-            session.run("What it published, checked:", "verify", stuck.id)
+def generate(out: Path = OUT) -> str:
+    sample = sample_job_id()
+    with local_stack_process(out, STACK_ARGS) as shell:
+        session = Session(shell)
+        ops_env = out / "ops.env"
+        session.note(
+            "The stack and the shell they ran in:\n\n```\n"
+            f"$ python -m tooling.local_sam {shlex.join(STACK_ARGS)} &\n"
+            f"$ {source_command(ops_env)}\n```"
+        )
+        check(
+            session.show("A job's trigger, synchronously:", "retrigger", sample, "--wait"),
+            0,
+            "retrigger --wait",
+        )
+        for job_id, seconds in ((RUNNING, 0.15), (STUCK, 0.1)):
+            check(shell.slow_down(job_id, seconds).returncode, 0, "slow down")
+        # The job to be stuck: triggered, handed over, its execution stopped from outside.
+        check(shell.ops("retrigger", STUCK).returncode, 0, "retrigger")
+        check(shell.stop_execution(shell.running_execution(STUCK)).returncode, 0, "stop")
+        session.until_not_running(STUCK)
+        check(
+            session.show("Another, asynchronously (as the rule does):", "retrigger", RUNNING),
+            0,
+            "retrigger",
+        )
+        shell.running_execution(RUNNING)
+        session.show("A job whose walk runs in the state machine:", "status", RUNNING)
+        session.note(
+            f"Meanwhile the execution of {STUCK} was stopped while its walk ran (what `aws"
+            " stepfunctions stop-execution --execution-arn ARN` does; the script calls boto3's"
+            " `stop_execution`, `tooling/ops/shell.py`)."
+        )
+        session.show("Unpublished jobs, stuck ones first:", "list")
+        check(session.show("A stuck job:", "status", STUCK), 3, "stuck")
+        session.show("A healthy, published job:", "status", sample)
+        session.show("The recovery: re-send the stuck job's trigger:", "retrigger", STUCK)
+        session.show("Right after, the walk goes on from its checkpoint:", "status", STUCK)
+        session.until_not_running(STUCK)
+        check(session.show("Once its trigger was re-sent:", "status", STUCK), 0, "published")
+        check(session.show("What it published, checked:", "verify", STUCK), 0, "verify")
+        session.show(
+            "A trigger to a function that does not exist is refused:",
+            *("retrigger", sample, "--wait", "--function", "no-such-function"),
+        )
+        session.show("The trigger put on the event bus:", "retrigger", sample, "--via", "bus")
+        for job_id in (sample, RUNNING):
+            session.until_not_running(job_id)
+        log = [line for line in shell.log.read_text().splitlines() if _is_invocation(line)]
+        session.note(
+            "The stack's own log meanwhile, one line per invocation:\n\n```\n"
+            + "\n".join(log)
+            + "\n```"
+        )
         return "\n\n".join(session.blocks)
+
+
+def _is_invocation(line: str) -> bool:
+    return any(f" {source} " in line for source in ("trigger", "loop")) and line[:2].isdigit()
 
 
 def document(text: str) -> str:
     return (
-        f"Produced by `.venv/bin/python -m tooling.ops.runbook --write-docs` on the"
-        f" local stack; do not edit by hand.\n\n{text}"
+        "Produced by `.venv/bin/python -m tooling.ops.runbook --write-docs`: the local stack"
+        " in a process of its own, each command in bash with its ops.env sourced, the output"
+        f" as printed; do not edit by hand.\n\n{text}"
     )
 
 
