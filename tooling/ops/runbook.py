@@ -2,7 +2,8 @@
 local stack (`make local-stack`'s `python -m tooling.local_sam`) in a process of its own, and
 each `pleo-scope-ops` command run in bash with the stack's ops.env sourced; their output is
 captured as it was printed. A published job, a running one, one whose execution was stopped
-(stuck) and its recovery by `retrigger`, a refused trigger, the bus, and the stack's log.
+(stuck) and its recovery by `retrigger`, a failed one, a refused trigger, the bus, and the
+stack's log.
 
     .venv/bin/python -m tooling.ops.runbook               # print them
     .venv/bin/python -m tooling.ops.runbook --write-docs  # and write docs/operating.md's block
@@ -22,12 +23,12 @@ from tooling.ops.shell import ROOT, Shell, local_stack_process
 
 SECTION = DocSection("operating.md", "ops-runbook")
 OUT = ROOT / "out" / "runbook"
-RUNNING, STUCK = str(uuid.uuid4()), str(uuid.uuid4())
+RUNNING, STUCK, FAILED = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
 # 8-second invocations of 10-item pages; the two larger jobs slowed down (0.1-0.15 s a page)
 # so that they are handed over to Step Functions and still run while they are looked at.
 STACK_ARGS = [
     *("--items", "100", "--lambda-timeout", "8", "--page-size", "10"),
-    *("--job", f"{RUNNING}:1500", "--job", f"{STUCK}:1000"),
+    *("--job", f"{RUNNING}:1500", "--job", f"{STUCK}:1000", "--job", f"{FAILED}:45"),
 ]
 
 
@@ -103,6 +104,22 @@ def generate(out: Path = OUT) -> str:
         session.until_not_running(STUCK)
         check(session.show("Once its trigger was re-sent:", "status", STUCK), 0, "published")
         check(session.show("What it published, checked:", "verify", STUCK), 0, "verify")
+        # Pleo fails this one after its last page (request 1 checks the job, 2..6 fetch its
+        # 5 pages): the check before publishing ends the run with a final error.
+        check(shell.fail_job_on_request(FAILED, 6).returncode, 0, "fail job")
+        check(
+            session.show(
+                "A job that Pleo failed while it was walked (nothing is published):",
+                *("retrigger", FAILED, "--wait"),
+            ),
+            1,
+            "retrigger of a failed job",
+        )
+        check(
+            session.show("A failed job is not stuck: a re-send cannot help", "status", FAILED),
+            4,
+            "failed",
+        )
         session.show(
             "A trigger to a function that does not exist is refused:",
             *("retrigger", sample, "--wait", "--function", "no-such-function"),

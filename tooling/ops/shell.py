@@ -80,6 +80,13 @@ class Shell:
         url = f'"$PLEO_SIM_URL/_sim/jobs/{job_id}/faults"'
         return self.run(f"curl -fsS -X POST {url} -d {shlex.quote(faults)}")
 
+    def fail_job_on_request(self, job_id: str, request: int) -> subprocess.CompletedProcess[str]:
+        """Pleo fails `job_id` when it answers its request number `request` (the admin API):
+        a job that stops being claimed mid-walk."""
+        faults = json.dumps([{"kind": "set_job_status", "onRequests": [request]}])
+        url = f'"$PLEO_SIM_URL/_sim/jobs/{job_id}/faults"'
+        return self.run(f"curl -fsS -X POST {url} -d {shlex.quote(faults)}")
+
 
 @contextmanager
 def local_stack_process(out: Path, arguments: Sequence[str] = ()) -> Iterator[Shell]:
