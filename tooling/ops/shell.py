@@ -76,16 +76,18 @@ class Shell:
 
     def slow_down(self, job_id: str, seconds_per_page: float) -> subprocess.CompletedProcess[str]:
         """Each page of `job_id` answered `seconds_per_page` late (the simulator's admin API)."""
-        faults = json.dumps([{"kind": "latency", "seconds": seconds_per_page}])
-        url = f'"$PLEO_SIM_URL/_sim/jobs/{job_id}/faults"'
-        return self.run(f"curl -fsS -X POST {url} -d {shlex.quote(faults)}")
+        return self._inject(job_id, {"kind": "latency", "seconds": seconds_per_page})
 
     def fail_job_on_request(self, job_id: str, request: int) -> subprocess.CompletedProcess[str]:
         """Pleo fails `job_id` when it answers its request number `request` (the admin API):
         a job that stops being claimed mid-walk."""
-        faults = json.dumps([{"kind": "set_job_status", "onRequests": [request]}])
+        return self._inject(job_id, {"kind": "set_job_status", "onRequests": [request]})
+
+    def _inject(self, job_id: str, fault: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+        """One fault for `job_id`, through the simulator's admin API, with curl as an operator
+        would."""
         url = f'"$PLEO_SIM_URL/_sim/jobs/{job_id}/faults"'
-        return self.run(f"curl -fsS -X POST {url} -d {shlex.quote(faults)}")
+        return self.run(f"curl -fsS -X POST {url} -d {shlex.quote(json.dumps([fault]))}")
 
 
 @contextmanager
