@@ -1,5 +1,9 @@
 """The simulator's request handling, independent of any server: `handle()` maps a request to
-a response. `server.py` serves it over real HTTP; `transport.py` serves it to httpx in memory."""
+a response. `server.py` serves it over real HTTP; `transport.py` serves it to httpx in memory.
+
+Several companies (companies.py), each with its own jobs and credentials, and Pleo's OAuth
+token endpoint (oauth.py). Without any of that it is the single-company simulator it always
+was: `api_keys` and `access_tokens` are the default company's, every job is its."""
 
 from __future__ import annotations
 
@@ -11,18 +15,27 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
+from tooling.pleo_sim.companies import DEFAULT_COMPANY_ID, READ_SCOPE, SimCompany
 from tooling.pleo_sim.faults import Endpoint, Fault
 from tooling.pleo_sim.jobs import JsonLiteral, SimJob
+from tooling.pleo_sim.oauth import (
+    DEFAULT_ACCESS_LIFETIME,
+    DEFAULT_REFRESH_LIFETIME,
+    IssuedTokens,
+    OAuthServer,
+    TokenAnswer,
+    TokenFault,
+)
 from tooling.pleo_sim.rate_meter import RateLimit, RateMeter, credential_of
 
 __all__ = ["PleoSimulator", "RateLimit", "SimRequest", "SimResponse", "dumps"]
 
-READ_SCOPE = "export-jobs:read"
+TOKEN_PATH = "/oauth/token"  # noqa: S105 - a path, not a secret
 ITEM_FILTER_STATUSES = frozenset({"pending", "in_progress", "failed", "successful", "abandoned"})
 
 
@@ -33,6 +46,7 @@ class SimRequest:
     """Path with query string, as on the request line."""
     headers: dict[str, str]
     """Header names in lower case."""
+    body: bytes = b""
 
 
 @dataclass
@@ -86,14 +100,22 @@ class PleoSimulator:
         rate_limit_per_credential: RateLimit | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """`api_keys`/`access_tokens` map each accepted credential to its scopes; `clock`
-        (seconds) times the rate limits. `rate_limit` counts every request together;
-        `rate_limit_per_credential` each credential's on its own (`self.meter` counts them
-        in sliding windows either way)."""
-        self.api_keys = api_keys if api_keys is not None else {"sim-api-key": {READ_SCOPE}}
-        self.access_tokens = (
-            access_tokens if access_tokens is not None else {"sim-access-token": {READ_SCOPE}}
-        )
+        """`api_keys`/`access_tokens` map each credential the default company accepts to its
+        scopes; `clock` (seconds) times the rate limits and the OAuth tokens' lifetimes.
+        `rate_limit` counts every request together; `rate_limit_per_credential` each
+        credential's on its own (`self.meter` counts them in sliding windows either way)."""
+        self.companies: dict[str, SimCompany] = {
+            DEFAULT_COMPANY_ID: SimCompany(
+                DEFAULT_COMPANY_ID,
+                api_keys=api_keys if api_keys is not None else {"sim-api-key": {READ_SCOPE}},
+                access_tokens=(
+                    access_tokens
+                    if access_tokens is not None
+                    else {"sim-access-token": {READ_SCOPE}}
+                ),
+            )
+        }
+        self.oauth = OAuthServer(clock)
         self.max_limit = max_limit
         self.log: list[LoggedRequest] = []
         self._jobs: dict[str, _JobState] = {}
@@ -106,8 +128,65 @@ class PleoSimulator:
 
     # -- control ------------------------------------------------------------------------
 
+    @property
+    def api_keys(self) -> dict[str, set[str]]:
+        """The default company's API keys (assignable, as tests revoke and restore them)."""
+        return self.companies[DEFAULT_COMPANY_ID].api_keys
+
+    @api_keys.setter
+    def api_keys(self, value: dict[str, set[str]]) -> None:
+        self.companies[DEFAULT_COMPANY_ID].api_keys = value
+
+    @property
+    def access_tokens(self) -> dict[str, set[str]]:
+        return self.companies[DEFAULT_COMPANY_ID].access_tokens
+
+    @access_tokens.setter
+    def access_tokens(self, value: dict[str, set[str]]) -> None:
+        self.companies[DEFAULT_COMPANY_ID].access_tokens = value
+
+    def add_company(
+        self,
+        company_id: str,
+        *,
+        api_keys: dict[str, set[str]] | None = None,
+        access_tokens: dict[str, set[str]] | None = None,
+    ) -> SimCompany:
+        """A company with its own static credentials (OAuth grants: `grant`)."""
+        with self._lock:
+            company = SimCompany(company_id, dict(api_keys or {}), dict(access_tokens or {}))
+            self.companies[company_id] = company
+        return company
+
+    def grant(
+        self,
+        company_id: str,
+        *,
+        access_lifetime: float = DEFAULT_ACCESS_LIFETIME,
+        refresh_lifetime: float = DEFAULT_REFRESH_LIFETIME,
+    ) -> IssuedTokens:
+        """Install the simulator's OAuth app in a company (what onboarding's authorization
+        code + PKCE ends with): a fresh grant's tokens, lifetimes in seconds of `clock`."""
+        with self._lock:
+            self.companies.setdefault(company_id, SimCompany(company_id))
+            return self.oauth.grant(
+                company_id, access_lifetime=access_lifetime, refresh_lifetime=refresh_lifetime
+            )
+
+    def inject_token_fault(self, *faults: TokenFault) -> None:
+        """Faults of the token endpoint, fired in order on its next requests."""
+        with self._lock:
+            self.oauth.faults.extend(faults)
+
+    @property
+    def token_requests(self) -> int:
+        """Calls the token endpoint received, whatever their outcome."""
+        with self._lock:
+            return self.oauth.call_count
+
     def add_job(self, job: SimJob) -> SimJob:
         with self._lock:
+            self.companies.setdefault(job.company_id, SimCompany(job.company_id))
             self._jobs[job.id] = _JobState(job)
         return job
 
@@ -141,6 +220,8 @@ class PleoSimulator:
 
     def _handle(self, request: SimRequest) -> SimResponse:
         url = urlsplit(request.target)
+        if url.path == TOKEN_PATH and request.method == "POST":
+            return _token_response(self.oauth.token_request(request.headers, request.body))
         parts = [p for p in url.path.split("/") if p]
         if (
             request.method != "GET"
@@ -189,8 +270,8 @@ class PleoSimulator:
             elif fault.kind == "set_job_status":
                 state.job.status = fault.job_status
             elif fault.kind == "revoke":
-                self.api_keys.clear()
-                self.access_tokens.clear()
+                self.companies[state.job.company_id].revoke_static()
+                self.oauth.revoke_company(state.job.company_id)
             elif fault.kind == "latency":
                 delay += fault.seconds
         for fault in fired:  # then at most one fault that replaces the answer
@@ -198,7 +279,7 @@ class PleoSimulator:
             if replaced is not None:
                 replaced.delay += delay
                 return replaced
-        response = self._authorised(headers) or self._serve(state, endpoint, query)
+        response = self._authorised(headers, state.job) or self._serve(state, endpoint, query)
         if response.status == 200 and endpoint == "items":
             response = self._distort_pagination(state, response, fired)
         response.delay += delay
@@ -242,24 +323,37 @@ class PleoSimulator:
             return SimResponse.json(200, {"items": []})
         return None
 
-    def _authorised(self, headers: dict[str, str]) -> SimResponse | None:
-        """None when the credential is good and has the read scope; else the 401/403."""
-        value = headers.get("authorization", "")
-        scheme, _, credential = value.partition(" ")
-        scopes: set[str] | None = None
+    def _authorised(self, headers: dict[str, str], job: SimJob) -> SimResponse | None:
+        """None when the credential is good, has the read scope and is the job's company's;
+        else the 401/403, or the 404 Pleo gives another company's job."""
+        holder = self._credential_holder(headers.get("authorization", ""))
+        if holder is None:
+            return SimResponse.error(401, "unauthorized")
+        company_id, scopes = holder
+        if READ_SCOPE not in scopes:
+            return SimResponse.error(403, f"missing scope {READ_SCOPE}")
+        if company_id != job.company_id:
+            return SimResponse.error(404, f"export job {job.id} not found")
+        return None
+
+    def _credential_holder(self, authorization: str) -> tuple[str, Set[str]] | None:
+        """(company, scopes) of the credential in an Authorization header, or None."""
+        scheme, _, credential = authorization.partition(" ")
         if scheme == "Bearer":
-            scopes = self.access_tokens.get(credential)
-        elif scheme == "Basic":
+            for company in self.companies.values():
+                if credential in company.access_tokens:
+                    return company.id, company.access_tokens[credential]
+            return self.oauth.authenticate(credential)
+        if scheme == "Basic":
             try:
                 user, _, password = base64.b64decode(credential).decode().partition(":")
             except (binascii.Error, UnicodeDecodeError):
-                user, password = "", "x"
-            if password == "":  # an API key is the user name with an empty password
-                scopes = self.api_keys.get(user)
-        if scopes is None:
-            return SimResponse.error(401, "unauthorized")
-        if READ_SCOPE not in scopes:
-            return SimResponse.error(403, f"missing scope {READ_SCOPE}")
+                return None
+            if password != "":  # an API key is the user name with an empty password
+                return None
+            for company in self.companies.values():
+                if user in company.api_keys:
+                    return company.id, company.api_keys[user]
         return None
 
     def _serve(self, state: _JobState, endpoint: Endpoint, query: dict[str, str]) -> SimResponse:
@@ -373,6 +467,14 @@ def dumps(document: Any, **options: Any) -> str:
     for quoted, literal in literals.items():
         text = text.replace(quoted, literal)
     return text
+
+
+def _token_response(answer: TokenAnswer) -> SimResponse:
+    if answer.document is None:
+        return SimResponse(0, delay=answer.delay, action="drop")
+    response = SimResponse.json(answer.status, answer.document, **answer.headers)
+    response.delay = answer.delay
+    return response
 
 
 def _decode_cursor(cursor: str, job_id: str) -> tuple[int, int] | None:

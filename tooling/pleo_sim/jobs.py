@@ -8,6 +8,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from tooling.pleo_sim.companies import DEFAULT_COMPANY_ID
+
 # Weighted status mix of generated items (out of 20).
 _STATUS_MIX = (
     ["pending"] * 12 + ["in_progress"] * 2 + ["successful"] * 3 + ["failed"] * 2 + ["abandoned"]
@@ -34,7 +36,8 @@ class SimJob:
     page_sizes: list[int] | None = None
     """Force page k to hold page_sizes[k] items whatever `limit` says (0 allowed)."""
     seed: str = ""
-    company_id: str = "9f1c2c1e-0000-4000-8000-000000000001"
+    company_id: str = DEFAULT_COMPANY_ID
+    """Only this company's credentials read the job (others get 404)."""
     status_overrides: dict[str, str] = field(default_factory=dict)
     """accountingEntryId -> status, applied when an item is served (mid-walk changes)."""
     stable_cursors: bool = False

@@ -8,6 +8,11 @@ can be seeded and broken from another process:
   POST /_sim/rate-limit           {"requests": n, "perSeconds"?: 60} (`requests` null: none)
   POST /_sim/rate-limit/credential  the same, enforced for each credential on its own
   GET  /_sim/rate-meter           per credential: requests, throttled, most in any 10 s / 60 s
+  POST /_sim/companies            {"id", "apiKeys"?: [...], "accessTokens"?: [...]}
+  POST /_sim/companies/{id}/grants {"accessLifetime"?, "refreshLifetime"?} -> the new tokens
+  POST /_sim/oauth/faults         [{"kind": "lose_answer" | "status" | "latency", "times"?, ...}]
+  GET  /_sim/oauth/requests       {"count": n} (calls to the token endpoint)
+and Pleo's OAuth token endpoint, `POST /oauth/token` (oauth.py).
 """
 
 from __future__ import annotations
@@ -23,8 +28,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from tooling.pleo_sim.app import PleoSimulator, RateLimit, SimRequest, SimResponse
+from tooling.pleo_sim.companies import DEFAULT_COMPANY_ID, READ_SCOPE
 from tooling.pleo_sim.faults import Fault
 from tooling.pleo_sim.jobs import SimJob
+from tooling.pleo_sim.oauth import TokenFault
 
 
 class _Server(ThreadingHTTPServer):
@@ -41,20 +48,25 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.startswith("/_sim/"):
             self._admin()
             return
+        self._api(b"")
+
+    def do_POST(self) -> None:
+        if self.path.startswith("/_sim/"):
+            self._admin()
+            return
+        length = int(self.headers.get("Content-Length") or 0)
+        self._api(self.rfile.read(length) if length else b"")
+
+    def _api(self, body: bytes) -> None:
         headers = {name.lower(): value for name, value in self.headers.items()}
-        response = self.server.simulator.handle(SimRequest("GET", self.path, headers))
+        request = SimRequest(self.command, self.path, headers, body)
+        response = self.server.simulator.handle(request)
         if response.delay:
             time.sleep(response.delay)
         if response.action != "respond":
             self._abort()
             return
         self._send(response)
-
-    def do_POST(self) -> None:
-        if self.path.startswith("/_sim/"):
-            self._admin()
-            return
-        self._send(SimResponse.error(404, f"no route for POST {self.path}"))
 
     def _admin(self) -> None:
         simulator = self.server.simulator
@@ -68,6 +80,7 @@ class _Handler(BaseHTTPRequestHandler):
                 generated_items=int(body.get("generatedItems", 0)),
                 items=list(body.get("items", [])),
                 page_sizes=body.get("pageSizes"),
+                company_id=body.get("companyId", DEFAULT_COMPANY_ID),
             )
             simulator.add_job(job)
             self._send(SimResponse.json(201, {"data": job.as_resource()}))
@@ -89,6 +102,49 @@ class _Handler(BaseHTTPRequestHandler):
         elif self.command == "GET" and parts == ["_sim", "rate-meter"]:
             reports = [dataclasses.asdict(r) for r in simulator.meter.report()]
             self._send(SimResponse.json(200, {"credentials": reports}))
+        elif self.command == "POST" and parts == ["_sim", "companies"]:
+            scopes = {READ_SCOPE}
+            simulator.add_company(
+                body["id"],
+                api_keys={key: set(scopes) for key in body.get("apiKeys", [])},
+                access_tokens={token: set(scopes) for token in body.get("accessTokens", [])},
+            )
+            self._send(SimResponse.json(201, {"id": body["id"]}))
+        elif (
+            self.command == "POST"
+            and parts[:2] == ["_sim", "companies"]
+            and parts[3:] == ["grants"]
+        ):
+            options = {
+                name: float(body[key])
+                for key, name in (
+                    ("accessLifetime", "access_lifetime"),
+                    ("refreshLifetime", "refresh_lifetime"),
+                )
+                if body and key in body
+            }
+            issued = simulator.grant(parts[2], **options)
+            document = {
+                "accessToken": issued.access_token,
+                "refreshToken": issued.refresh_token,
+                "expiresIn": issued.expires_in,
+            }
+            self._send(SimResponse.json(201, document))
+        elif self.command == "POST" and parts == ["_sim", "oauth", "faults"]:
+            simulator.inject_token_fault(
+                *(
+                    TokenFault(
+                        kind=f["kind"],
+                        times=f.get("times", 1),
+                        status=int(f.get("status", 503)),
+                        seconds=float(f.get("seconds", 0.0)),
+                    )
+                    for f in body
+                )
+            )
+            self._send(SimResponse.json(201, {"faults": len(body)}))
+        elif self.command == "GET" and parts == ["_sim", "oauth", "requests"]:
+            self._send(SimResponse.json(200, {"count": simulator.token_requests}))
         elif self.command == "GET" and len(parts) == 4 and parts[3] == "requests":
             self._send(SimResponse.json(200, {"count": simulator.request_count(parts[2])}))
         else:

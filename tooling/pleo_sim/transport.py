@@ -14,7 +14,7 @@ def in_memory_transport(simulator: PleoSimulator) -> httpx.MockTransport:
     def handle(request: httpx.Request) -> httpx.Response:
         target = request.url.raw_path.decode("ascii")
         headers = {name.lower(): value for name, value in request.headers.items()}
-        response = simulator.handle(SimRequest(request.method, target, headers))
+        response = simulator.handle(SimRequest(request.method, target, headers, request.read()))
         if response.action == "hang":
             raise httpx.ReadTimeout("simulated hang", request=request)
         if response.action == "drop":
