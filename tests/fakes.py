@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Generator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pleo_scope.aws.keys import pointer_key, run_manifest_key, run_prefix, run_scope_key
-from pleo_scope.errors import ArchivedPageMissing, ScopeConflict, WalkInProgress
+from pleo_scope.errors import (
+    ArchivedPageMissing,
+    InvalidTenantRecord,
+    ScopeConflict,
+    UnknownTenant,
+    WalkInProgress,
+)
 from pleo_scope.models import JsonObject
 from pleo_scope.ports import (
     FinalError,
@@ -18,6 +24,14 @@ from pleo_scope.ports import (
     ScopeLocation,
     UnitRecord,
     WalkState,
+)
+from pleo_scope.tenants import (
+    FreshTokens,
+    OAuthCredential,
+    StoredToken,
+    Tenant,
+    TenantCredential,
+    TokenField,
 )
 from pleo_scope.walk import InMemoryCursorRegistry, WalkPosition
 
@@ -267,3 +281,113 @@ class MemoryRateBudgetStore:
             return False
         self.timelines[key] = back_to_us
         return True
+
+
+@dataclass
+class MemoryTenantRegistry:
+    """The tenant registry's contract (pleo_scope.tenants.TenantRegistry) in memory, as
+    DynamoTenantRegistry keeps it: a live lease refuses others, tokens and relink_needed are
+    written only on the version they were read at."""
+
+    tenants: dict[str, Tenant] = field(default_factory=dict)
+    lease_owners: dict[str, str] = field(default_factory=dict)
+    calls: int = 0
+
+    def put(self, tenant: Tenant) -> None:
+        if tenant.company_id in self.tenants:
+            raise InvalidTenantRecord(
+                f"company {tenant.company_id} is already in the tenant registry"
+            )
+        self.tenants[tenant.company_id] = replace(tenant, version=0, refresh_lease_expires_at=None)
+
+    def get(self, company_id: str) -> Tenant:
+        self.calls += 1
+        tenant = self.tenants.get(company_id)
+        if tenant is None:
+            raise UnknownTenant(f"company {company_id} is not in the tenant registry")
+        return tenant
+
+    def take_refresh_lease(
+        self, company_id: str, owner: str, now: float, until: float
+    ) -> Tenant | None:
+        self.calls += 1
+        tenant = self.tenants.get(company_id)
+        if tenant is None:
+            return None
+        lease = tenant.refresh_lease_expires_at
+        if lease is not None and lease >= now:
+            return None
+        self.lease_owners[company_id] = owner
+        self.tenants[company_id] = tenant = replace(tenant, refresh_lease_expires_at=until)
+        return tenant
+
+    def release_refresh_lease(self, company_id: str, owner: str) -> None:
+        self.calls += 1
+        if self.lease_owners.get(company_id) == owner:
+            self._drop_lease(company_id)
+
+    def store_tokens(self, company_id: str, version: int, tokens: FreshTokens) -> Tenant | None:
+        self.calls += 1
+        tenant = self.tenants.get(company_id)
+        if tenant is None or tenant.version != version or tenant.credential.kind != "oauth":
+            return None
+        credential = OAuthCredential(
+            refresh_token=StoredToken(sealed=tokens.refresh_token),
+            access_token=StoredToken(sealed=tokens.access_token),
+            expires_at=tokens.expires_at,
+        )
+        self.tenants[company_id] = replace(
+            tenant,
+            credential=credential,
+            version=version + 1,
+            access_token_lifetime=tokens.lifetime,
+        )
+        return self._drop_lease(company_id)
+
+    def mark_relink_needed(self, company_id: str, version: int) -> bool:
+        self.calls += 1
+        tenant = self.tenants.get(company_id)
+        if tenant is None or tenant.version != version:
+            return False
+        self.tenants[company_id] = replace(tenant, status="relink_needed")
+        self._drop_lease(company_id)
+        return True
+
+    def set_credential(self, company_id: str, credential: TenantCredential) -> None:
+        tenant = self.get(company_id)
+        self.tenants[company_id] = replace(
+            tenant,
+            credential=credential,
+            status="active",
+            version=tenant.version + 1,
+            access_token_lifetime=None,
+        )
+        self._drop_lease(company_id)
+
+    def _drop_lease(self, company_id: str) -> Tenant:
+        self.lease_owners.pop(company_id, None)
+        tenant = replace(self.tenants[company_id], refresh_lease_expires_at=None)
+        self.tenants[company_id] = tenant
+        return tenant
+
+
+@dataclass
+class ReversingCipher:
+    """A TokenCipher whose "ciphertext" names the company and field it was sealed for (as
+    KMS's encryption context binds it): opened for another, it is an InvalidTenantRecord."""
+
+    calls: int = 0
+
+    def seal(self, company_id: str, name: TokenField, token: str) -> bytes:
+        self.calls += 1
+        return f"{company_id}/{name}/".encode() + token[::-1].encode()
+
+    def open(self, company_id: str, name: TokenField, stored: StoredToken) -> str:
+        if stored.plain is not None:
+            return stored.plain
+        assert stored.sealed is not None
+        self.calls += 1
+        context, _, sealed = stored.sealed.decode().rpartition("/")
+        if context != f"{company_id}/{name}":
+            raise InvalidTenantRecord(f"company {company_id}: credential.{name} does not open")
+        return sealed[::-1]

@@ -40,6 +40,30 @@ class BadRequest(ConfigurationError):
     """Pleo answered 400 to a request this client built; the client or its settings are wrong."""
 
 
+class UnknownTenant(ConfigurationError):
+    """The trigger names a company that is not in the tenant registry."""
+
+
+class TenantDisabled(ConfigurationError):
+    """The company's registry record is `disabled`: an operator stopped its walks."""
+
+
+class RelinkNeeded(ConfigurationError):
+    """Pleo refused the company's OAuth grant (`invalid_grant`): the company must install the
+    app again; once the new grant is stored, re-sending the trigger resumes the walk."""
+
+
+class InvalidTenantRecord(ConfigurationError):
+    """A registry record does not hold what DESIGN.md "Registry record" fixes. Names the
+    company and the attribute, never a token."""
+
+
+class OAuthClientRejected(ConfigurationError):
+    """Pleo's token endpoint refused the app's client credentials (401 `invalid_client`) or the
+    request itself: check PLEO_OAUTH_CLIENT_SECRET_ARN. Not the tenant's fault: its grant
+    is left as it is."""
+
+
 class InvalidEvent(ScopeError):
     """The invocation event is not one of the accepted shapes."""
 
@@ -64,6 +88,11 @@ class JobNotClaimed(JobRejected):
         self.status = status
 
 
+class TenantMismatch(JobRejected):
+    """The job was already walked under another company: one job is never walked with two
+    companies' credentials."""
+
+
 # --- transient: Step Functions retries these with backoff -----------------------------------
 
 
@@ -85,6 +114,15 @@ class PleoUnavailable(TransientPleoError):
 
 class MalformedResponse(TransientPleoError):
     """A body that is not JSON, or JSON without the fields the contract promises."""
+
+
+class TokenRefreshUnavailable(TransientPleoError):
+    """Pleo's token endpoint kept failing (5xx, 429, network) before rotating: the grant is
+    untouched and a later attempt refreshes it."""
+
+
+class TokenRefreshInProgress(TransientPleoError):
+    """Another process holds the tenant's refresh lease longer than this one could wait."""
 
 
 # --- pagination integrity -------------------------------------------------------------------
