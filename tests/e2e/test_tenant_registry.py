@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
 from typing import Any, Protocol
 
 import pytest
@@ -25,6 +24,7 @@ from pleo_scope.tenants import (
     TokenField,
 )
 from tests.e2e.conftest import Stack
+from tests.e2e.tenant_support import create_tenant_key, create_tenant_table
 from tests.fakes import MemoryTenantRegistry
 
 NOW = 1_800_000_000.0
@@ -37,19 +37,8 @@ class Registry(TenantRegistry, Protocol):
 
 
 @pytest.fixture(scope="module")
-def tenant_table(stack: Stack) -> Iterator[str]:
-    """A table with the registry's key (DESIGN.md "Registry record": partition key companyId).
-    The template's TenantTable replaces it once the tenants step declares it."""
-    dynamodb = stack.aws.client("dynamodb")
-    name = f"tenants-{uuid.uuid4().hex[:8]}"
-    dynamodb.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "companyId", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "companyId", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    yield name
-    dynamodb.delete_table(TableName=name)
+def tenant_table(stack: Stack) -> str:
+    return create_tenant_table(stack)
 
 
 @pytest.fixture(params=["dynamodb", "memory"])
@@ -214,8 +203,7 @@ def test_a_record_onboarding_wrote_by_hand(stack: Stack, tenant_table: str) -> N
 
 def test_sealed_tokens_open_only_for_their_company_and_field(stack: Stack) -> None:
     kms = stack.aws.client("kms")
-    key = kms.create_key(Description="tenant tokens")["KeyMetadata"]["Arn"]
-    cipher = KmsTokenCipher(kms, key)
+    cipher = KmsTokenCipher(kms, create_tenant_key(stack))
     company, other = str(uuid.uuid4()), str(uuid.uuid4())
     sealed = cipher.seal(company, "refreshToken", "the-refresh-token")
     assert b"the-refresh-token" not in sealed

@@ -1,0 +1,109 @@
+"""What the OAuth tests build on the stack: a tenant table with the registry's key (DESIGN.md
+"Registry record": partition key companyId) and a KMS key, on the stack's moto server, and a
+refresher per "process" over them and the simulator's token endpoint. The template's
+TenantTable and key replace the table and key made here once the tenants step declares them."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pleo_scope.aws.kms import KmsTokenCipher
+from pleo_scope.aws.tenants import DynamoTenantRegistry
+from pleo_scope.clock import Clock, SystemClock
+from pleo_scope.oauth import OAuthRefresher, RefreshSettings
+from pleo_scope.tenants import OAuthCredential, StoredToken, Tenant
+from pleo_scope.token_endpoint import (
+    ClientCredentials,
+    ClientCredentialSource,
+    HttpTokenEndpoint,
+    StaticClientCredentials,
+    TokenEndpointSettings,
+)
+from tests.e2e.conftest import Stack
+from tooling.pleo_sim.oauth import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+
+SIM_CLIENT = ClientCredentials(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
+
+
+def create_tenant_table(stack: Stack) -> str:
+    name = f"tenants-{uuid.uuid4().hex[:8]}"
+    stack.aws.client("dynamodb").create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "companyId", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "companyId", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name
+
+
+def create_tenant_key(stack: Stack) -> str:
+    key: str = stack.aws.client("kms").create_key(Description="tenant tokens")["KeyMetadata"]["Arn"]
+    return key
+
+
+@dataclass
+class ShiftedClock(SystemClock):
+    """The system's clock, its wall time moved on by hand (every process sharing it sees the
+    same time): a token's expiry comes without waiting for it."""
+
+    shift_seconds: float = 0.0
+
+    def now(self) -> datetime:
+        return super().now() + timedelta(seconds=self.shift_seconds)
+
+
+@dataclass
+class OAuthWorld:
+    """One registry table and key; `process()` is what one Lambda container builds."""
+
+    stack: Stack
+    table: str
+    key: str
+    token_url: str
+
+    def __post_init__(self) -> None:
+        # boto3 clients are thread-safe and cost a quarter of a second each to make: the
+        # "processes" share them (each keeps its own refresher: owner, cache, locks).
+        self._dynamodb = self.stack.aws.client("dynamodb")
+        self._kms = self.stack.aws.client("kms")
+
+    def registry(self) -> DynamoTenantRegistry:
+        return DynamoTenantRegistry(self._dynamodb, self.table)
+
+    def cipher(self) -> KmsTokenCipher:
+        return KmsTokenCipher(self._kms, self.key)
+
+    def endpoint(
+        self, credentials: ClientCredentialSource | None = None, read_timeout: float = 2.0
+    ) -> HttpTokenEndpoint:
+        return HttpTokenEndpoint(
+            TokenEndpointSettings(self.token_url, connect_timeout=1.0, read_timeout=read_timeout),
+            credentials or StaticClientCredentials(SIM_CLIENT),
+        )
+
+    def process(self, clock: Clock | None = None, **settings: float) -> OAuthRefresher:
+        return OAuthRefresher(
+            self.registry(),
+            self.cipher(),
+            self.endpoint(),
+            settings=RefreshSettings(**settings),
+            clock=clock,
+        )
+
+    def onboard(self, access_lifetime: float = 600.0) -> str:
+        """A company installs the app (the simulator's grant), and onboarding writes the
+        design's record: the refresh token only, as plain text (refresh first)."""
+        company = str(uuid.uuid4())
+        issued = self.stack.simulator.grant(company, access_lifetime=access_lifetime)
+        credential = OAuthCredential(StoredToken(plain=issued.refresh_token))
+        self.registry().put(Tenant(company, "active", credential))
+        return company
+
+
+def oauth_world(stack: Stack) -> OAuthWorld:
+    base_url = stack.aws.function_env["PLEO_API_BASE_URL"]
+    return OAuthWorld(
+        stack, create_tenant_table(stack), create_tenant_key(stack), f"{base_url}/oauth/token"
+    )
