@@ -4,7 +4,7 @@ They keep the adapters' contracts: conditional checkpoint moves, ledger by (job,
 from __future__ import annotations
 
 import json
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -12,11 +12,14 @@ from pleo_scope.aws.keys import pointer_key, run_manifest_key, run_prefix, run_s
 from pleo_scope.errors import (
     ArchivedPageMissing,
     InvalidTenantRecord,
+    OAuthClientRejected,
     ScopeConflict,
+    TokenRefreshUnavailable,
     UnknownTenant,
     WalkInProgress,
 )
 from pleo_scope.models import JsonObject
+from pleo_scope.oauth import AnswerLost, InvalidGrant, RefreshedTokens
 from pleo_scope.ports import (
     FinalError,
     LoopTicket,
@@ -391,3 +394,45 @@ class ReversingCipher:
         if context != f"{company_id}/{name}":
             raise InvalidTenantRecord(f"company {company_id}: credential.{name} does not open")
         return sealed[::-1]
+
+
+@dataclass
+class PleoTokens:
+    """A TokenEndpoint keeping Pleo's rules in a few lines: every refresh rotates both
+    tokens; a spent refresh token presented again revokes the grant."""
+
+    refresh_token: str = "rt-0"
+    lifetime: int = 600
+    spent: set[str] = field(default_factory=set)
+    revoked: bool = False
+    rotations: int = 0
+    calls: int = 0
+    script: list[str] = field(default_factory=list)
+    """Faults for the next calls: "lose_after" (rotate, lose the answer), "lose_before",
+    "unavailable", "client"."""
+    during_call: Callable[[], None] | None = None
+
+    worst_case_seconds: float = 8.0
+
+    def refresh(self, refresh_token: str) -> RefreshedTokens:
+        self.calls += 1
+        if self.during_call is not None:
+            self.during_call()
+        fault = self.script.pop(0) if self.script else None
+        if fault == "lose_before":
+            raise AnswerLost("ReadTimeout")
+        if fault == "unavailable":
+            raise TokenRefreshUnavailable("503")
+        if fault == "client":
+            raise OAuthClientRejected("invalid_client")
+        if refresh_token in self.spent:
+            self.revoked = True
+            raise InvalidGrant("invalid_grant")
+        if self.revoked or refresh_token != self.refresh_token:
+            raise InvalidGrant("invalid_grant")
+        self.spent.add(refresh_token)
+        self.rotations += 1
+        self.refresh_token = f"rt-{self.rotations}"
+        if fault == "lose_after":
+            raise AnswerLost("RemoteProtocolError")
+        return RefreshedTokens(f"at-{self.rotations}", self.refresh_token, self.lifetime)

@@ -6,8 +6,7 @@ or lost grant ends in relink_needed and a typed error, never in a loop."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 
@@ -18,61 +17,12 @@ from pleo_scope.errors import (
     TokenRefreshInProgress,
     TokenRefreshUnavailable,
 )
-from pleo_scope.oauth import (
-    AnswerLost,
-    InvalidGrant,
-    OAuthRefresher,
-    RefreshedTokens,
-    RefreshSettings,
-)
+from pleo_scope.oauth import OAuthRefresher, RefreshSettings
 from pleo_scope.tenants import OAuthCredential, StoredToken, Tenant
-from tests.fakes import MemoryTenantRegistry, ReversingCipher
+from tests.fakes import MemoryTenantRegistry, PleoTokens, ReversingCipher
 from tests.support import FakeClock
 
 COMPANY = "0f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b"
-
-
-@dataclass
-class PleoTokens:
-    """Pleo's token endpoint rules in a few lines: every refresh rotates both tokens; a spent
-    refresh token presented again revokes the grant."""
-
-    clock: FakeClock
-    refresh_token: str = "rt-0"
-    lifetime: int = 600
-    spent: set[str] = field(default_factory=set)
-    revoked: bool = False
-    rotations: int = 0
-    calls: int = 0
-    script: list[str] = field(default_factory=list)
-    """Faults for the next calls: "lose_after" (rotate, lose the answer), "lose_before",
-    "unavailable", "client"."""
-    during_call: Callable[[], None] | None = None
-
-    worst_case_seconds: float = 8.0
-
-    def refresh(self, refresh_token: str) -> RefreshedTokens:
-        self.calls += 1
-        if self.during_call is not None:
-            self.during_call()
-        fault = self.script.pop(0) if self.script else None
-        if fault == "lose_before":
-            raise AnswerLost("ReadTimeout")
-        if fault == "unavailable":
-            raise TokenRefreshUnavailable("503")
-        if fault == "client":
-            raise OAuthClientRejected("invalid_client")
-        if refresh_token in self.spent:
-            self.revoked = True
-            raise InvalidGrant("invalid_grant")
-        if self.revoked or refresh_token != self.refresh_token:
-            raise InvalidGrant("invalid_grant")
-        self.spent.add(refresh_token)
-        self.rotations += 1
-        self.refresh_token = f"rt-{self.rotations}"
-        if fault == "lose_after":
-            raise AnswerLost("RemoteProtocolError")
-        return RefreshedTokens(f"at-{self.rotations}", self.refresh_token, self.lifetime)
 
 
 @dataclass
@@ -105,7 +55,7 @@ def world() -> World:
     clock = FakeClock()
     registry = MemoryTenantRegistry()
     registry.put(Tenant(COMPANY, "active", OAuthCredential(StoredToken(plain="rt-0"))))
-    return World(clock, registry, ReversingCipher(), PleoTokens(clock))
+    return World(clock, registry, ReversingCipher(), PleoTokens())
 
 
 def with_access_token(world: World, expires_in: float) -> None:
