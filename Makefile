@@ -11,24 +11,24 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 .PHONY: demo test lint build checkov local-stack bench bench-quick robustness robustness-light chaos chaos-docs clean
 
 $(STAMP): requirements-dev.txt layers/scope_core/requirements.txt pyproject.toml
-	@test -x $(PY) || $$(tooling/find-python.sh) -m venv $(VENV)
+	@test -x $(PY) || $$(tooling/build/find-python.sh) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps --editable .  # the operator CLI: pleo-scope-ops
 	@touch $(STAMP)
 
 $(SAM_STAMP): .ci/requirements-sam.txt
-	@test -x $(SAM_VENV)/bin/python || $$(tooling/find-python.sh) -m venv $(SAM_VENV)
+	@test -x $(SAM_VENV)/bin/python || $$(tooling/build/find-python.sh) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/python -m pip install --quiet -r .ci/requirements-sam.txt
 	@touch $(SAM_STAMP)
 
 $(CHECKOV_STAMP): .ci/requirements-checkov.txt
-	@test -x $(CHECKOV_VENV)/bin/python || $$(tooling/find-python.sh) -m venv $(CHECKOV_VENV)
+	@test -x $(CHECKOV_VENV)/bin/python || $$(tooling/build/find-python.sh) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r .ci/requirements-checkov.txt
 	@touch $(CHECKOV_STAMP)
 
 demo: $(STAMP)  ## the main job on the embedded defaults (simulator + moto); keeps the scope in out/demo/
-	$(PY) -m tooling.demo $(ARGS)
+	$(PY) -m tooling.testkit.demo $(ARGS)
 
 test: $(STAMP) $(SAM_STAMP)  ## the test suite (any non-zero pytest exit fails, "no tests" (5) included)
 	SAM_CLI=$(SAM_VENV)/bin/sam $(PY) -m pytest $(ARGS)
@@ -39,10 +39,10 @@ lint: $(STAMP)
 	$(VENV)/bin/mypy
 
 build: $(STAMP) $(SAM_STAMP)  ## sam build as declared (arm64) and the layer's checks
-	SAM_CLI=$(SAM_VENV)/bin/sam $(PY) -m tooling.artifact $(ARGS)
+	SAM_CLI=$(SAM_VENV)/bin/sam $(PY) -m tooling.build.artifact $(ARGS)
 
 local-stack: $(STAMP)  ## the whole application on the stand-ins, function included, until Ctrl-C; writes out/ops.env (docs/operating.md)
-	$(PY) -m tooling.local_sam $(ARGS)
+	$(PY) -m tooling.testkit.local_sam $(ARGS)
 
 checkov: $(CHECKOV_STAMP)  ## the security scan CI runs over the template
 	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet
@@ -65,16 +65,16 @@ bench-quick: $(STAMP) $(SAM_STAMP)  ## the benchmarks that take minutes: cold st
 	$(PY) -m benchmarks.bench_e2e
 
 robustness: $(STAMP)  ## regenerate docs/robustness.md's robustness table (the full matrix)
-	$(PY) -m tooling.robustness --full --write-docs $(ARGS)
+	$(PY) -m tooling.reports.robustness --full --write-docs $(ARGS)
 
 robustness-light: $(STAMP)  ## print the light matrix the tests run (the docs are left alone)
-	$(PY) -m tooling.robustness $(ARGS)
+	$(PY) -m tooling.reports.robustness $(ARGS)
 
 chaos: $(STAMP)  ## the chaos soak: large jobs through the state machine under every fault (~5 min); prints its table
-	$(PY) -m tooling.chaos $(ARGS)
+	$(PY) -m tooling.reports.chaos $(ARGS)
 
 chaos-docs: $(STAMP)  ## the chaos soak, its table written into docs/robustness.md
-	$(PY) -m tooling.chaos --write-docs $(ARGS)
+	$(PY) -m tooling.reports.chaos --write-docs $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .aws-sam

@@ -2,7 +2,7 @@
 
 `sam build` for this machine's architecture (cached while the sources do not change), then
 read-only copies of the function and the layer next to the runtime's boto3, in isolated
-interpreters that write no bytecode (`tooling.lambda_like`): Lambda cannot write __pycache__
+interpreters that write no bytecode (`tooling.testkit.lambda_like`): Lambda cannot write __pycache__
 into /var/task or /opt, so whatever the layer does not ship compiled is compiled at every cold
 start. Each figure is the median over fresh interpreters of timing one import statement:
 `import app` (the handler: Powertools, the core, httpx, boto3) against `import boto3, httpx`
@@ -20,8 +20,8 @@ import platform
 import statistics
 import subprocess
 
-from tooling.artifact import DECLARED, cached_build, check_layer
-from tooling.lambda_like import LambdaLike, lambda_like
+from tooling.build.artifact import DECLARED, cached_build, check_layer
+from tooling.testkit.lambda_like import LambdaLike, lambda_like
 
 # Settings.from_env() runs at import: the function's variables, pointing nowhere (the import
 # must not use them).

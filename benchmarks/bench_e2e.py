@@ -29,7 +29,7 @@ import boto3
 
 from benchmarks.processes import bench_stack
 from pleo_scope.pleo_client import PleoClient
-from tooling.local_stack import LocalLambdaContext
+from tooling.testkit.local_stack import LocalLambdaContext
 
 ROOT = Path(__file__).resolve().parent.parent
 

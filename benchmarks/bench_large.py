@@ -35,8 +35,8 @@ import httpx
 from benchmarks.aws_calls import AwsCalls
 from benchmarks.processes import bench_stack
 from pleo_scope.aws.keys import CURSOR_SK, WALK_SK, ledger_pk, walk_pk
-from tooling.docs_writer import DocSection
-from tooling.local_stack import (
+from tooling.reports.docs_writer import DocSection
+from tooling.testkit.local_stack import (
     LocalLambdaContext,
     LocalStack,
     short_invocation_settings,

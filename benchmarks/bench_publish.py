@@ -31,7 +31,7 @@ import botocore.session
 
 from benchmarks.aws_calls import AwsCalls
 from benchmarks.processes import bench_stack
-from tooling.local_stack import LocalLambdaContext
+from tooling.testkit.local_stack import LocalLambdaContext
 
 ROOT = Path(__file__).resolve().parent.parent
 UNIT_SIZES = (100, 1)

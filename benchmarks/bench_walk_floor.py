@@ -27,8 +27,8 @@ import httpx
 from benchmarks.aws_calls import AwsCalls
 from benchmarks.processes import moto_process
 from benchmarks.simulator_process import simulator_process
-from tooling.local_stack import LocalLambdaContext, local_stack
 from tooling.pleo_sim.jobs import make_item
+from tooling.testkit.local_stack import LocalLambdaContext, local_stack
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE_SIZE = 100

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from tooling.local_stack import LocalStack, free_port, local_stack
+from tooling.testkit.local_stack import LocalStack, free_port, local_stack
 
 
 @dataclass
@@ -72,7 +72,7 @@ def _drain(sqs: Any, url: str, stop: threading.Event, consumed: list[int]) -> No
 @contextmanager
 def moto_process() -> Iterator[str]:
     port = free_port()
-    args = [sys.executable, "-m", "tooling.moto_server", "-H", "127.0.0.1", "-p", str(port)]
+    args = [sys.executable, "-m", "tooling.testkit.moto_server", "-H", "127.0.0.1", "-p", str(port)]
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     endpoint = f"http://127.0.0.1:{port}"
     try:

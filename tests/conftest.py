@@ -4,9 +4,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tooling.harness import Stack, open_stack
 from tooling.pleo_sim import PleoSimulator
 from tooling.pleo_sim.server import serve
+from tooling.testkit.harness import Stack, open_stack
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

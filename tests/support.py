@@ -13,7 +13,7 @@ from pleo_scope.pleo_client import ClientSettings, PleoClient, RetryPolicy
 from pleo_scope.rate_budget import RequestSlots
 from pleo_scope.scope import ScopeBuilder
 from pleo_scope.walk import PageWalker
-from tooling.harness import reference_scope
+from tooling.testkit.harness import reference_scope
 
 __all__ = ["reference_scope"]
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from pleo_scope.ports import NoObserver
-from tooling.harness import Stack
+from tooling.testkit.harness import Stack
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 SAMPLE_JOB_ID = "8eb648ab-1f6e-4f4c-9a0e-0c5b9d2c7a10"

@@ -1,6 +1,6 @@
 """What `sam build` makes is what runs: the built function and layer (for this machine's
 architecture), in an isolated interpreter whose path holds only them, the standard library
-and the runtime's boto3 (tooling.lambda_like), scope a job on the local stack (the simulator
+and the runtime's boto3 (tooling.testkit.lambda_like), scope a job on the local stack (the simulator
 and moto's server, over HTTP).
 
 The SAM CLI is `$SAM_CLI` (make test and CI set it) or installed into .sam-venv on first use:
@@ -20,10 +20,11 @@ import boto3
 import pytest
 
 from tests.e2e.conftest import Stack, load_event
-from tooling.artifact import Built, cached_build, check_layer
-from tooling.harness import reference_scope
-from tooling.lambda_like import LambdaLike, lambda_like
-from tooling.local_sam import (
+from tooling.build.artifact import Built, cached_build, check_layer
+from tooling.build.template import Template
+from tooling.testkit.harness import reference_scope
+from tooling.testkit.lambda_like import LambdaLike, lambda_like
+from tooling.testkit.local_sam import (
     EVENTS,
     HOST_ALIAS,
     SAMPLE_EVENT,
@@ -31,8 +32,7 @@ from tooling.local_sam import (
     invoke_command,
     local_sam,
 )
-from tooling.local_stack import FUNCTION, LOCAL_ENV, REGION
-from tooling.template import Template
+from tooling.testkit.local_stack import FUNCTION, LOCAL_ENV, REGION
 
 ARCHITECTURES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
 
@@ -93,7 +93,7 @@ def test_the_built_artifact_scopes_a_job_on_the_local_stack(
     assert [i["accountingEntryId"] for i in items] == [i["accountingEntryId"] for i in lines]
 
 
-# -- sam local invoke against the local stack (tooling.local_sam) -------------------------------
+# -- sam local invoke against the local stack (tooling.testkit.local_sam) --------------------------
 
 
 def host_address() -> str:

@@ -16,8 +16,8 @@ from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingErro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from tests.e2e.conftest import Stack
-from tooling.local_stack import LocalLambdaContext
-from tooling.template import Template
+from tooling.build.template import Template
+from tooling.testkit.local_stack import LocalLambdaContext
 
 MAX_RECEIVE_COUNT = Template.load().document["Mappings"]["ScopeQueue"]["Redrive"]["MaxReceiveCount"]
 

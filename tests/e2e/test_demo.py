@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from tests.e2e.conftest import Stack
-from tooling.demo import keep_scope
+from tooling.testkit.demo import keep_scope
 
 
 def test_the_demo_keeps_the_scope_and_its_manifest(stack: Stack, tmp_path: Path) -> None:

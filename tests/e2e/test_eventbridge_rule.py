@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 from tests.e2e.conftest import Stack, load_event
-from tooling.template import Template
+from tooling.build.template import Template
 
 
 def test_the_rule_matches_claimed_jobs_from_the_configured_source_only(stack: Stack) -> None:

@@ -14,8 +14,8 @@ import pytest
 
 from pleo_scope.errors import WalkInProgress
 from pleo_scope.ports import OutgoingMessage, ScopeQueue
-from tooling.harness import Stack
 from tooling.pleo_sim import SimJob
+from tooling.testkit.harness import Stack
 
 PAUSE_STEP = "units_planned"  # the walk is done, the scope written, no unit sent yet
 

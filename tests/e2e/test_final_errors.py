@@ -13,13 +13,13 @@ import pytest
 from click.testing import CliRunner, Result
 
 from pleo_scope.errors import JobNotClaimed
-from tooling.executions import follow_walk
-from tooling.harness import Stack
-from tooling.local_stack import route_lambda
 from tooling.ops.cli import EXIT_FAILED, EXIT_STUCK, main
 from tooling.ops.resources import ENV_OF
 from tooling.pleo_sim import Fault, SimJob
-from tooling.robustness import invoke_crashing
+from tooling.reports.robustness import invoke_crashing
+from tooling.testkit.executions import follow_walk
+from tooling.testkit.harness import Stack
+from tooling.testkit.local_stack import route_lambda
 
 INVOCATION_SECONDS = 2.5
 

@@ -15,7 +15,7 @@ from pleo_scope.ports import NoObserver
 from tests.e2e.conftest import Stack, load_event
 from tooling.pleo_sim import SimJob
 from tooling.pleo_sim.jobs import make_item
-from tooling.robustness import CrashAt, InjectedCrash
+from tooling.reports.robustness import CrashAt, InjectedCrash
 
 
 def drain_with_groups(stack: Stack) -> tuple[set[str], list[dict[str, Any]]]:

@@ -11,12 +11,12 @@ import pytest
 from click.testing import CliRunner, Result
 
 from pleo_scope.errors import MalformedResponse
-from tooling.harness import Stack
 from tooling.ops.cli import main
 from tooling.ops.resources import ENV_OF
 from tooling.pleo_sim import JsonLiteral, SimJob
 from tooling.pleo_sim.app import dumps
 from tooling.pleo_sim.jobs import make_item
+from tooling.testkit.harness import Stack
 
 # Texts no double holds: past its range, below its smallest subnormal, and an integer past
 # Python's int() limit; then numbers a double holds, which stay as today.

@@ -16,9 +16,9 @@ from pleo_scope.ports import NoObserver
 from tests.e2e.conftest import Stack
 from tests.e2e.test_scope_job import assert_published_exactly_once
 from tests.e2e.test_state_machine import INVOCATION_SECONDS, routed, slow_job
-from tooling.executions import follow_walk
 from tooling.pleo_sim import Fault
-from tooling.robustness import CrashAt, InjectedCrash, invoke_crashing
+from tooling.reports.robustness import CrashAt, InjectedCrash, invoke_crashing
+from tooling.testkit.executions import follow_walk
 
 Handler = Callable[[dict[str, Any], Any], Any]
 

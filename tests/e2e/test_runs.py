@@ -13,8 +13,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from pleo_scope.aws.keys import pointer_key, run_manifest_key, run_scope_key
-from tooling.harness import Stack
 from tooling.pleo_sim import SimJob
+from tooling.testkit.harness import Stack
 
 NEW_ID = "00000000-0000-4000-8000-00000000000a"  # sorts first
 

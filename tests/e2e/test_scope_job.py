@@ -23,7 +23,7 @@ from pleo_scope.errors import (
 from pleo_scope.publishing import entry_hash
 from tests.e2e.conftest import Stack, load_event
 from tooling.pleo_sim import Fault
-from tooling.robustness import CrashAt, InjectedCrash
+from tooling.reports.robustness import CrashAt, InjectedCrash
 
 CRASH_SEED = "crash-points"  # 45 items: 5 pages, 34 in scope (1 unit of 100, 34 units of 1)
 UNIT_KEYS = {"jobId", "companyId", "runId", "unit", "unitCount", "items", "scope"}

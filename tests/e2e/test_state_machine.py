@@ -10,9 +10,9 @@ from typing import Any
 
 from tests.e2e.conftest import Stack
 from tests.e2e.test_scope_job import assert_published_exactly_once
-from tooling.executions import WalkExecutions, follow_walk
-from tooling.local_stack import route_lambda
 from tooling.pleo_sim import Fault, SimJob
+from tooling.testkit.executions import WalkExecutions, follow_walk
+from tooling.testkit.local_stack import route_lambda
 
 INVOCATION_SECONDS = 2.5
 

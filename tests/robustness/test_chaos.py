@@ -9,8 +9,8 @@ import random
 
 import pytest
 
-from tooling.chaos import MIXES, Soak
-from tooling.harness import Stack
+from tooling.reports.chaos import MIXES, Soak
+from tooling.testkit.harness import Stack
 
 
 @pytest.mark.timeout(600)

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from tooling.harness import Stack
-from tooling.robustness import PUBLISH_STEPS, STEPS, UNIT_SIZES, Row, run_matrix
+from tooling.reports.robustness import PUBLISH_STEPS, STEPS, UNIT_SIZES, Row, run_matrix
+from tooling.testkit.harness import Stack
 
 # The documented gap (docs/contract.md, "Delivery guarantees"): a crash between a batch's send
 # and its ledger write, rerun after SQS's 5-minute dedup window, sends that batch (<= 10 units)

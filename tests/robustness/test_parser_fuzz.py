@@ -26,7 +26,7 @@ from pleo_scope.scope import ScopeBuilder
 from tests.support import START, FakeClock, make_client, reference_scope
 from tooling.pleo_sim import Fault, PleoSimulator, SimJob
 from tooling.pleo_sim.transport import in_memory_transport
-from tooling.robustness import reads_back
+from tooling.reports.robustness import reads_back
 
 JOB = "8eb648ab-1f6e-4f4c-9a0e-0c5b9d2c7a10"
 json_values = st.recursive(

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tooling.template import Template
+from tooling.build.template import Template
 
 TEMPLATE = Template.load()
 ALARMS = TEMPLATE.of_type("AWS::CloudWatch::Alarm")

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tooling.template import Template
+from tooling.build.template import Template
 
 # Statements allowed a wildcard resource, each because AWS offers nothing narrower.
 WILDCARD_RESOURCE_ALLOWED = {

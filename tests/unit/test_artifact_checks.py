@@ -1,4 +1,4 @@
-"""The built layer's checks (tooling.artifact) catch what they are for: an extension built for
+"""The built layer's checks (tooling.build.artifact) catch what they are for: an extension built for
 the wrong machine, a runtime SDK in the layer, a module without its unchecked-hash pyc."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import py_compile
 from pathlib import Path
 
-from tooling.artifact import Built, check_layer, elf_machine
+from tooling.build.artifact import Built, check_layer, elf_machine
 
 
 def elf(machine: int) -> bytes:

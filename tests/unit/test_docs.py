@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 
 from benchmarks import bench_large
-from tooling import chaos, robustness
-from tooling.docs_writer import DOCS, ROOT, DocSection
+from tooling import ROOT
 from tooling.ops import runbook
+from tooling.reports import chaos, robustness
+from tooling.reports.docs_writer import DOCS, DocSection
 
 GENERATED = {
-    "python -m tooling.robustness --full --write-docs": robustness.SECTION,
-    "python -m tooling.chaos --write-docs": chaos.SECTION,
+    "python -m tooling.reports.robustness --full --write-docs": robustness.SECTION,
+    "python -m tooling.reports.chaos --write-docs": chaos.SECTION,
     "python -m tooling.ops.runbook --write-docs": runbook.SECTION,
     "python -m benchmarks.bench_large --write-docs": bench_large.SECTION,
 }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from tooling.progress import LineProgress, progress
+from tooling.testkit.progress import LineProgress, progress
 
 
 def test_progress_to_a_pipe_is_plain_lines() -> None:

@@ -1,9 +1,9 @@
 """Regenerate the runbook examples of docs/operating.md, made as an operator makes them: the
-local stack (`make local-stack`'s `python -m tooling.local_sam`) in a process of its own, and
-each `pleo-scope-ops` command run in bash with the stack's ops.env sourced; their output is
-captured as it was printed. A published job, a running one, one whose execution was stopped
-(stuck) and its recovery by `retrigger`, a failed one, a refused trigger, the bus, and the
-stack's log.
+local stack (`make local-stack`'s `python -m tooling.testkit.local_sam`) in a process of its
+own, and each `pleo-scope-ops` command run in bash with the stack's ops.env sourced; their
+output is captured as it was printed. A published job, a running one, one whose execution was
+stopped (stuck) and its recovery by `retrigger`, a failed one, a refused trigger, the bus, and
+the stack's log.
 
     .venv/bin/python -m tooling.ops.runbook               # print them
     .venv/bin/python -m tooling.ops.runbook --write-docs  # and write docs/operating.md's block
@@ -17,9 +17,10 @@ import time
 import uuid
 from pathlib import Path
 
-from tooling.docs_writer import DocSection
-from tooling.local_sam import sample_job_id, source_command
-from tooling.ops.shell import ROOT, Shell, local_stack_process
+from tooling import ROOT
+from tooling.ops.shell import Shell, local_stack_process
+from tooling.reports.docs_writer import DocSection
+from tooling.testkit.local_sam import sample_job_id, source_command
 
 SECTION = DocSection("operating.md", "ops-runbook")
 OUT = ROOT / "out" / "runbook"
@@ -70,7 +71,7 @@ def generate(out: Path = OUT) -> str:
         ops_env = out / "ops.env"
         session.note(
             "The stack and the shell they ran in:\n\n```\n"
-            f"$ python -m tooling.local_sam {shlex.join(STACK_ARGS)} &\n"
+            f"$ python -m tooling.testkit.local_sam {shlex.join(STACK_ARGS)} &\n"
             f"$ {source_command(ops_env)}\n```"
         )
         check(

@@ -1,4 +1,4 @@
-"""The local stack operated from a shell, as an operator does: `python -m tooling.local_sam`
+"""The local stack operated from a shell, as an operator does: `python -m tooling.testkit.local_sam`
 (what `make local-stack` runs) in a process of its own, then every command in bash with its
 `out/ops.env` sourced and nothing else naming the stack. The runbook examples and the
 shell-session test are made this way."""
@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tooling.template import TEMPLATE
+from tooling import ROOT
 
-ROOT = TEMPLATE.parent
 BIN = Path(sys.executable).parent
 # What the operator's own shell must not bring: the stack is named by ops.env alone.
 FOREIGN = ("AWS_", "SCOPE_", "STATE_MACHINE_ARN", "EVENT_", "PLEO_", "POWERTOOLS_")
@@ -92,7 +91,7 @@ class Shell:
 
 @contextmanager
 def local_stack_process(out: Path, arguments: Sequence[str] = ()) -> Iterator[Shell]:
-    """`python -m tooling.local_sam ARGUMENTS` on loopback, its files in `out`, until the
+    """`python -m tooling.testkit.local_sam ARGUMENTS` on loopback, its files in `out`, until the
     block ends (then Ctrl-C, as an operator stops it). Yields a shell that sources its
     ops.env, once the stack has written it (it does so when ready)."""
     out.mkdir(parents=True, exist_ok=True)
@@ -101,7 +100,7 @@ def local_stack_process(out: Path, arguments: Sequence[str] = ()) -> Iterator[Sh
     command = [
         sys.executable,
         "-m",
-        "tooling.local_sam",
+        "tooling.testkit.local_sam",
         *arguments,
         *("--bind", "127.0.0.1"),
         *("--ops-env", str(ops_env), "--env-file", str(out / "local-env.json")),

@@ -1,7 +1,7 @@
 """The robustness table: every crash point, API storm, AWS fault and bad-input class, run on
 the embedded defaults, counting items lost and duplicated on the queue.
 
-    python -m tooling.robustness [--full] [--write-docs]
+    python -m tooling.reports.robustness [--full] [--write-docs]
 
 The light matrix also runs in the tests (tests/robustness/test_matrix.py); `--full` runs
 every crash point of a larger job and more runs of each storm.
@@ -50,11 +50,11 @@ from pleo_scope.pleo_client import (
 from pleo_scope.ports import NoObserver, OutgoingMessage, StepObserver, UnitRecord, WalkState
 from pleo_scope.scope import ScopeBuilder
 from pleo_scope.settings import Settings
-from tooling.docs_writer import DocSection
-from tooling.harness import Stack, open_stack, reference_scope
 from tooling.pleo_sim import Fault, PleoSimulator, SimJob
 from tooling.pleo_sim.jobs import make_item
 from tooling.pleo_sim.transport import in_memory_transport
+from tooling.reports.docs_writer import DocSection
+from tooling.testkit.harness import Stack, open_stack, reference_scope
 
 SECTION = DocSection("robustness.md", "robustness-table")
 # page_fetched: fetched, not archived; page_written: archived, not checkpointed.
@@ -648,7 +648,7 @@ def run_matrix(stack: Stack, *, full: bool) -> list[Row]:
 
 def markdown(rows: list[Row], full: bool) -> str:
     lines = [
-        f"Produced by `python -m tooling.robustness{' --full' if full else ''}`"
+        f"Produced by `python -m tooling.reports.robustness{' --full' if full else ''}`"
         " (see `make robustness`); do not edit by hand.",
         "",
         "| category | case | runs | items lost | items duplicated | wrong scope | queue out of"

@@ -2,7 +2,7 @@
 ASL; its Lambda tasks call the handler in this process) while faults are injected, then the
 one recovery (re-sending the trigger) for whatever is not published.
 
-    python -m tooling.chaos [--light] [--write-docs]
+    python -m tooling.reports.chaos [--light] [--write-docs]
 
 One row per fault mix: jobs, done, stuck (not published even after the recovery), items
 lost and duplicated on the queue, wrong scopes, and trigger results that named an execution
@@ -27,11 +27,11 @@ from botocore.exceptions import ClientError
 
 from pleo_scope.ownership import Ownership
 from pleo_scope.ports import NoObserver
-from tooling.docs_writer import DocSection
-from tooling.harness import Stack, open_stack
-from tooling.local_stack import route_lambda
 from tooling.pleo_sim import Fault, SimJob
-from tooling.robustness import InjectedCrash
+from tooling.reports.docs_writer import DocSection
+from tooling.reports.robustness import InjectedCrash
+from tooling.testkit.harness import Stack, open_stack
+from tooling.testkit.local_stack import route_lambda
 
 SECTION = DocSection("robustness.md", "chaos-table")
 INVOCATION_SECONDS = 2.5
@@ -373,7 +373,7 @@ def main() -> None:
         patience=args.patience,
         seed=args.seed,
     )
-    command = "python -m tooling.chaos" + (" --light" if args.light else "")
+    command = "python -m tooling.reports.chaos" + (" --light" if args.light else "")
     table = markdown(rows, command)
     print(table)
     print(f"\n({time.perf_counter() - started:.0f} s)")

@@ -12,8 +12,8 @@ racing conditional moves of one item could both succeed (seen on the rate-budget
 where each would then hold the same slots). One lock around the write operations gives the
 per-item atomicity DynamoDB guarantees.
 
-Applied by the local stack (`tooling.local_stack`) and by `python -m tooling.moto_server`
-(moto's server in a process of its own, for benchmarks).
+Applied by the local stack (`tooling.testkit.local_stack`) and by
+`python -m tooling.testkit.moto_server` (moto's server in a process of its own, for benchmarks).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from tooling.local_stack import LocalStack
+from tooling.testkit.local_stack import LocalStack
 
 
 @dataclass(frozen=True)

@@ -16,14 +16,14 @@ from typing import Any, TextIO
 
 from moto.events.models import Rule
 
-from tooling.local_stack import (
+from tooling.build.template import Template
+from tooling.testkit.local_stack import (
     FUNCTION,
     Handler,
     Invocation,
     LocalStack,
     route_lambda,
 )
-from tooling.template import Template
 
 RULE = "ExportJobClaimed"  # template.yaml: ScopeJobFunction's EventBridgeRule event
 

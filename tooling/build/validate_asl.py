@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tooling.template import TEMPLATE, Template
+from tooling.build.template import TEMPLATE, Template
 
 STAND_IN_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:stand-in"
 

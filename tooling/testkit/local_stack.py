@@ -30,8 +30,8 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
     state_task_service_sfn,
 )
 
-from tooling import moto_speed
-from tooling.template import TEMPLATE, Template
+from tooling.build.template import TEMPLATE, Template
+from tooling.testkit import moto_speed
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
@@ -227,7 +227,8 @@ def _create_function(local: LocalStack, template: Template) -> None:
     )["Role"]["Arn"]
     package = io.BytesIO()
     with zipfile.ZipFile(package, "w") as archive:
-        archive.writestr("README", "runs in the local stack's process (tooling/local_stack.py)\n")
+        readme = "runs in the local stack's process (tooling/testkit/local_stack.py)\n"
+        archive.writestr("README", readme)
     settings = {**template.document["Globals"]["Function"], **template.properties(FUNCTION)}
     local.client("lambda").create_function(
         FunctionName=local.physical[FUNCTION],

@@ -4,7 +4,7 @@ else. Read-only copies, and no bytecode written (Lambda can write neither into /
 into /opt): what the layer does not ship compiled is compiled again at every cold start.
 
 The interpreter runs isolated (`-I -S -B`: no site-packages, no PYTHON* variables, no user
-site, no script directory, no bytecode written); `tooling/lambda_bootstrap.py` sets its path
+site, no script directory, no bytecode written); `tooling/testkit/lambda_bootstrap.py` sets its path
 the way the Lambda runtime does, then imports or invokes the handler.
 """
 
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tooling.artifact import Built
+from tooling.build.artifact import Built
 
 BOOTSTRAP = Path(__file__).resolve().parent / "lambda_bootstrap.py"
 # What the python3.12 runtime provides besides the standard library.

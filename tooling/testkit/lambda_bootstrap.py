@@ -1,7 +1,7 @@
-"""Run by `tooling.lambda_like` in an isolated interpreter (`python -I -S -B`): standard library
-only until the path is set. Sets sys.path as the Lambda runtime does (function, layer,
-standard library, runtime packages), then either times an import statement or invokes a
-handler once with an event, printing one JSON line.
+"""Run by `tooling.testkit.lambda_like` in an isolated interpreter (`python -I -S -B`):
+standard library only until the path is set. Sets sys.path as the Lambda runtime does
+(function, layer, standard library, runtime packages), then either times an import statement
+or invokes a handler once with an event, printing one JSON line.
 
     lambda_bootstrap.py --path=TASK --path=OPT/python --path=RUNTIME time-import "import app"
     lambda_bootstrap.py --path=... invoke app.lambda_handler EVENT.json --timeout 60

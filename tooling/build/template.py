@@ -9,7 +9,9 @@ from typing import Any
 
 import yaml
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "template.yaml"
+from tooling import ROOT
+
+TEMPLATE = ROOT / "template.yaml"
 
 
 class _CloudFormationLoader(yaml.SafeLoader):

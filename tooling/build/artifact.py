@@ -1,6 +1,6 @@
 """The built artifact: `sam build` for an architecture, and the checks on the layer it makes.
 
-    python -m tooling.artifact [--architecture arm64] [--build-dir DIR]
+    python -m tooling.build.artifact [--architecture arm64] [--build-dir DIR]
 
 builds the template (for the declared architecture unless told otherwise), then checks the
 layer: every compiled extension is an ELF for that machine, neither boto3 nor botocore is in
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from tooling.template import TEMPLATE, Template
+from tooling.build.template import TEMPLATE, Template
 
 ROOT = TEMPLATE.parent
 SAM_VENV = ROOT / ".sam-venv"
@@ -49,10 +49,9 @@ INPUTS = (
 
 
 def runtime_python() -> str:
-    """A Python 3.12 (the runtime's version), as `tooling/find-python.sh` finds it."""
-    found = subprocess.run(
-        [str(ROOT / "tooling" / "find-python.sh")], capture_output=True, text=True, check=True
-    )
+    """A Python 3.12 (the runtime's version), as `tooling/build/find-python.sh` finds it."""
+    script = ROOT / "tooling" / "build" / "find-python.sh"
+    found = subprocess.run([str(script)], capture_output=True, text=True, check=True)
     return found.stdout.strip()
 
 

@@ -6,7 +6,7 @@ process (synchronously, or in the background for an asynchronous invocation), th
 machine's tasks call it through that API, and the template's rule on the event bus delivers
 "Export Job Claimed" to it. One log line per invocation.
 
-    python -m tooling.local_sam [--items 2500] [--job ID:ITEMS] [--lambda-timeout 900]
+    python -m tooling.testkit.local_sam [--items 2500] [--job ID:ITEMS] [--lambda-timeout 900]
 
 It writes `out/ops.env` (endpoint, region, dummy credentials, the resources' names) for the
 operator CLI:
@@ -46,8 +46,11 @@ from typing import Any
 
 from moto.server import ThreadedMotoServer
 
-from tooling.local_function import serve_function, wait_forever
-from tooling.local_stack import (
+from tooling.build.template import TEMPLATE, Template
+from tooling.pleo_sim import PleoSimulator, SimJob
+from tooling.pleo_sim.server import serve
+from tooling.testkit.local_function import serve_function, wait_forever
+from tooling.testkit.local_stack import (
     FUNCTION,
     LOCAL_ENV,
     REGION,
@@ -56,9 +59,6 @@ from tooling.local_stack import (
     local_stack,
     short_invocation_settings,
 )
-from tooling.pleo_sim import PleoSimulator, SimJob
-from tooling.pleo_sim.server import serve
-from tooling.template import TEMPLATE, Template
 
 HOST_ALIAS = "host.docker.internal"
 # moto's state is per process: a name of its own keeps it apart from another local stack.

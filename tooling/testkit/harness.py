@@ -15,9 +15,9 @@ from types import ModuleType
 from typing import Any
 
 from pleo_scope.aws.keys import WALK_SK, pointer_key, walk_pk
-from tooling.local_stack import LocalLambdaContext, LocalStack, local_stack
 from tooling.pleo_sim import PleoSimulator, SimJob
 from tooling.pleo_sim.server import serve
+from tooling.testkit.local_stack import LocalLambdaContext, LocalStack, local_stack
 
 # Small pages: several pages per job while the queue stays shallow (moto's SQS slows down
 # with depth); short worst cases, so that a "Lambda" of a few seconds still walks.

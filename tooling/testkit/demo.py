@@ -6,7 +6,7 @@ real state machine when the job does not fit in one invocation), drains the queu
 downstream consumer (one line per work unit consumed), copies the scope and its manifest
 out of moto to out/demo/<job>/ (moto stops with the demo), and prints where they are.
 
-    python -m tooling.demo [--items 2500] [--lambda-timeout 900] [--page-size 100]
+    python -m tooling.testkit.demo [--items 2500] [--lambda-timeout 900] [--page-size 100]
 """
 
 from __future__ import annotations
@@ -25,18 +25,18 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from tooling.executions import follow_walk
-from tooling.local_stack import (
+from tooling.build.template import TEMPLATE
+from tooling.pleo_sim import PleoSimulator, SimJob
+from tooling.pleo_sim.server import serve
+from tooling.testkit.executions import follow_walk
+from tooling.testkit.local_stack import (
     LocalLambdaContext,
     LocalStack,
     local_stack,
     route_lambda,
     short_invocation_settings,
 )
-from tooling.pleo_sim import PleoSimulator, SimJob
-from tooling.pleo_sim.server import serve
-from tooling.progress import Progress, progress
-from tooling.template import TEMPLATE
+from tooling.testkit.progress import Progress, progress
 
 OUT = TEMPLATE.parent / "out" / "demo"
 
