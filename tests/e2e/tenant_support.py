@@ -22,6 +22,7 @@ from pleo_scope.token_endpoint import (
     TokenEndpointSettings,
 )
 from tests.e2e.conftest import Stack
+from tooling.pleo_sim import PleoSimulator
 from tooling.pleo_sim.oauth import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 
 SIM_CLIENT = ClientCredentials(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
@@ -61,7 +62,13 @@ class OAuthWorld:
     stack: Stack
     table: str
     key: str
-    token_url: str
+    simulator: PleoSimulator
+    base_url: str
+    """The simulator's (the stack's, or one of a test's own)."""
+
+    @property
+    def token_url(self) -> str:
+        return f"{self.base_url}/oauth/token"
 
     def __post_init__(self) -> None:
         # boto3 clients are thread-safe and cost a quarter of a second each to make: the
@@ -96,14 +103,20 @@ class OAuthWorld:
         """A company installs the app (the simulator's grant), and onboarding writes the
         design's record: the refresh token only, as plain text (refresh first)."""
         company = str(uuid.uuid4())
-        issued = self.stack.simulator.grant(company, access_lifetime=access_lifetime)
+        issued = self.simulator.grant(company, access_lifetime=access_lifetime)
         credential = OAuthCredential(StoredToken(plain=issued.refresh_token))
         self.registry().put(Tenant(company, "active", credential))
         return company
 
 
-def oauth_world(stack: Stack) -> OAuthWorld:
-    base_url = stack.aws.function_env["PLEO_API_BASE_URL"]
+def oauth_world(
+    stack: Stack, simulator: PleoSimulator | None = None, base_url: str | None = None
+) -> OAuthWorld:
+    """On the stack's simulator, or on `simulator` served at `base_url`."""
     return OAuthWorld(
-        stack, create_tenant_table(stack), create_tenant_key(stack), f"{base_url}/oauth/token"
+        stack,
+        create_tenant_table(stack),
+        create_tenant_key(stack),
+        simulator or stack.simulator,
+        base_url or stack.aws.function_env["PLEO_API_BASE_URL"],
     )

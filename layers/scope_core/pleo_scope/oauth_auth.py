@@ -29,10 +29,13 @@ class OAuthAuth(httpx.Auth):
         grant = self._refresher.access_token(self.company_id)
         request.headers["Authorization"] = grant.authorization_header()
         response = yield request
-        if response.status_code == 401:
-            grant = self._refresher.access_token(self.company_id, rejected=grant.version)
-            request.headers["Authorization"] = grant.authorization_header()
-            yield request
+        if response.status_code != 401:
+            return
+        renewed = self._refresher.access_token(self.company_id, rejected=grant.version)
+        if renewed.token == grant.token:
+            return  # the same token, refused: re-sending it would be refused too
+        request.headers["Authorization"] = renewed.authorization_header()
+        yield request
 
     async def async_auth_flow(
         self, request: httpx.Request
