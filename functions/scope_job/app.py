@@ -19,12 +19,15 @@ from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig, idemp
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from pleo_scope import wiring
+from pleo_scope.admission import AdmissionSettings, admit
+from pleo_scope.aws.admission_dlq import SqsDeadLetters
 from pleo_scope.aws.idempotency import DeferredDynamoDBPersistenceLayer
 from pleo_scope.clock import Budget
-from pleo_scope.events import parse_event
+from pleo_scope.events import ScopeRequest, parse_event
 from pleo_scope.ports import LoopTicket
 from pleo_scope.service import InvocationStats
 from pleo_scope.settings import Settings
+from pleo_scope.sqs_trigger import is_sqs_event, parse_sqs_event
 
 SERVICE = "pleo-export-scope"
 logger = Logger(service=SERVICE)
@@ -41,6 +44,8 @@ idempotency = IdempotencyConfig(
     raise_on_no_idempotency_key=True,
 )
 persistence = DeferredDynamoDBPersistenceLayer(settings.idempotency_table, lambda: app.dynamodb)
+admission = AdmissionSettings.from_env()
+dead_letters = SqsDeadLetters.at(admission.dead_letter_queue_url)
 
 
 class _Unfinished(Exception):
@@ -80,11 +85,24 @@ def run(job_id: str, budget: Budget, owner: str, ticket: LoopTicket | None) -> d
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # Read first: the remaining time is the function's time-out (Lambda exposes no variable).
     settings.require_time_to_work(context.get_remaining_time_in_millis() / 1e3)
-    request = parse_event(event)
+    if is_sqs_event(event):  # the admission queue's event source: one time slice per trigger
+        triggers = parse_sqs_event(event)
+        return admit(triggers, lambda request: handle(request, context, sliced=True), dead_letters)
+    return handle(parse_event(event), context)
+
+
+def handle(
+    request: ScopeRequest, context: LambdaContext, *, sliced: bool = False
+) -> dict[str, Any]:
     logger.set_correlation_id(request.job_id)
     logger.append_keys(jobId=request.job_id)
     idempotency.register_lambda_context(context)
-    budget = Budget.from_remaining(app.service.clock, context.get_remaining_time_in_millis() / 1e3)
+    remaining = context.get_remaining_time_in_millis() / 1e3
+    if sliced:
+        margin = settings.safety_margin_seconds
+        budget = admission.slice_budget(app.service.clock, remaining, margin)
+    else:
+        budget = Budget.from_remaining(app.service.clock, remaining)
     owner = context.aws_request_id
     try:
         if request.ticket is not None:

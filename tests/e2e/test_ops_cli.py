@@ -25,6 +25,7 @@ from tooling.ops.retrigger import FunctionFailed, NotTheFunctionsAnswer, answer
 from tooling.pleo_sim import Fault, SimJob
 from tooling.reports.robustness import CrashAt, InjectedCrash
 from tooling.testkit.executions import follow_walk
+from tooling.testkit.local_function import trigger_rule_pattern
 from tooling.testkit.local_stack import route_lambda
 
 INVOCATION_SECONDS = 2.5
@@ -355,7 +356,6 @@ def test_retrigger_via_the_bus_puts_the_event_the_rule_matches(stack: Stack) -> 
     """moto's EventBridge cannot deliver to Lambda: the rule's pattern, from the template,
     delivers to a queue here, which receives exactly the event the CLI put."""
     template = Template.load()
-    rule = template.properties("ScopeJobFunction")["Events"]["ExportJobClaimed"]["Properties"]
     source = template.document["Parameters"]["EventSource"]["Default"]
     events, sqs = stack.aws.client("events"), stack.aws.client("sqs")
     bus = events.create_event_bus(Name=f"ops-{uuid.uuid4().hex[:8]}")["EventBusArn"].split("/")[-1]
@@ -363,7 +363,7 @@ def test_retrigger_via_the_bus_puts_the_event_the_rule_matches(stack: Stack) -> 
     target_arn = sqs.get_queue_attributes(QueueUrl=target, AttributeNames=["QueueArn"])[
         "Attributes"
     ]["QueueArn"]
-    pattern = {"source": [source], "detail-type": rule["Pattern"]["detail-type"]}
+    pattern = trigger_rule_pattern(template)
     events.put_rule(Name="claimed", EventBusName=bus, EventPattern=json.dumps(pattern))
     events.put_targets(Rule="claimed", EventBusName=bus, Targets=[{"Id": "q", "Arn": target_arn}])
     job_id = str(uuid.uuid4())

@@ -105,12 +105,15 @@ def test_the_issue_s_alarms_exist() -> None:
         dimension_of(a, "QueueName")["Fn::GetAtt"][0]
         for a in by_metric[("AWS/SQS", "ApproximateNumberOfMessagesVisible")]
     }
-    # The rule's own dead-letter queue is the one SAM creates for DeadLetterConfig: SQS.
     assert queues == {
         "TriggerFailureQueue",
         "ScopeDeadLetterQueue",
-        "ScopeJobFunctionExportJobClaimedQueue",
+        "TriggerDeliveryDeadLetterQueue",
+        "AdmissionDeadLetterQueue",
     }
+    (backlog,) = by_metric[("AWS/SQS", "ApproximateAgeOfOldestMessage")]
+    assert dimension_of(backlog, "QueueName") == {"Fn::GetAtt": ["AdmissionQueue", "QueueName"]}
+    assert TEMPLATE.properties(backlog)["Threshold"] == {"Ref": "AdmissionQueueAgeSeconds"}
     for name in ("ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"):
         (alarm,) = by_metric[("AWS/States", name)]
         assert dimension_of(alarm, "StateMachineArn") == {"Ref": "ScopeJobStateMachine"}

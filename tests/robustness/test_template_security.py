@@ -73,10 +73,27 @@ def test_the_bucket_is_encrypted_private_and_tls_only() -> None:
 def test_queues_are_encrypted_and_tls_only() -> None:
     for logical_id in TEMPLATE.of_type("AWS::SQS::Queue"):
         assert TEMPLATE.properties(logical_id)["SqsManagedSseEnabled"] is True, logical_id
-    policy = TEMPLATE.properties("ScopeQueuePolicy")
-    assert len(policy["Queues"]) == len(TEMPLATE.of_type("AWS::SQS::Queue"))
-    assert policy["PolicyDocument"]["Statement"][0]["Condition"] == {
-        "Bool": {"aws:SecureTransport": "false"}
+    covered: list[str] = []
+    for logical_id in TEMPLATE.of_type("AWS::SQS::QueuePolicy"):
+        policy = TEMPLATE.properties(logical_id)
+        covered += [queue["Ref"] for queue in policy["Queues"]]
+        (deny,) = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+        assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        assert len(as_list(deny["Resource"])) == len(policy["Queues"])
+    assert sorted(covered) == sorted(TEMPLATE.of_type("AWS::SQS::Queue"))  # each queue once
+
+
+def test_only_the_trigger_rule_may_send_to_the_admission_queue() -> None:
+    statements = TEMPLATE.properties("AdmissionQueuePolicy")["PolicyDocument"]["Statement"]
+    (allow,) = [s for s in statements if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "events.amazonaws.com"}
+    assert allow["Action"] == "sqs:SendMessage"
+    assert allow["Condition"] == {
+        "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["ExportJobClaimedRule", "Arn"]}}
+    }
+    function = {s["Sid"]: s for owner, s in inline_statements() if owner == "ScopeJobFunction"}
+    assert function["SetTriggersAside"]["Resource"] == {
+        "Fn::GetAtt": ["AdmissionDeadLetterQueue", "Arn"]
     }
 
 
@@ -104,5 +121,7 @@ def test_a_trigger_that_keeps_failing_is_kept_not_lost() -> None:
         "Type": "SQS",
         "Destination": {"Fn::GetAtt": ["TriggerFailureQueue", "Arn"]},
     }
-    rule = TEMPLATE.properties("ScopeJobFunction")["Events"]["ExportJobClaimed"]["Properties"]
-    assert rule["DeadLetterConfig"] == {"Type": "SQS"}  # delivery failures too
+    (target,) = TEMPLATE.properties("ExportJobClaimedRule")["Targets"]
+    assert target["DeadLetterConfig"] == {  # delivery failures too
+        "Arn": {"Fn::GetAtt": ["TriggerDeliveryDeadLetterQueue", "Arn"]}
+    }

@@ -1,43 +1,59 @@
 """The ScopeJob function on the local stack, as Lambda serves it: moto's Lambda API runs the
 handler in this process (synchronously, or in the background for InvocationType Event), the
 state machine's tasks reach it through the same API, and the template's EventBridge rule on
-the bus delivers "Export Job Claimed" to it (moto's EventBridge has no Lambda target). Each
-invocation is logged on one line."""
+the bus puts "Export Job Claimed" on the admission queue, from which a poller standing in for
+Lambda's SQS event source invokes it, at the template's maximum concurrency
+(tooling/testkit/admission_poller.py). Each invocation is logged on one line."""
 
 from __future__ import annotations
 
 import json
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from moto.events.models import Rule
+from moto.events.utils import EventTemplateParser
 
 from tooling.build.template import Template
+from tooling.testkit.admission_poller import poll_admission_queue
 from tooling.testkit.local_stack import (
-    FUNCTION,
     Handler,
     Invocation,
     LocalStack,
     route_lambda,
 )
 
-RULE = "ExportJobClaimed"  # template.yaml: ScopeJobFunction's EventBridgeRule event
+RULE = "ExportJobClaimedRule"  # template.yaml: the rule that feeds the admission queue
+
+
+def _queued_trigger(event: dict[str, Any]) -> dict[str, Any] | None:
+    records = event.get("Records")
+    if not isinstance(records, list) or not records or not isinstance(records[0], dict):
+        return None
+    try:
+        body = json.loads(records[0].get("body") or "")
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
 
 
 def log_line(invocation: Invocation) -> str:
     """`10:02:03  sync   trigger  8eb648ab-...  done: 1,667 in scope, 25 pages  (0.8 s)`"""
-    event = invocation.event
+    queued = _queued_trigger(invocation.event)
+    event = invocation.event if queued is None else queued
     detail = event.get("detail")
     job_id = event.get("jobId") or (detail.get("jobId") if isinstance(detail, dict) else None)
     how = "async" if invocation.kind == "Event" else "sync"
-    source = "loop" if "continuation" in event else "trigger"
+    source = "loop" if "continuation" in event else "trigger" if queued is None else "queue"
     result = invocation.result
     if invocation.error is not None:
         outcome = f"error {invocation.error}"
+    elif queued is not None and isinstance(result, dict):
+        failed = len(result.get("batchItemFailures", []))
+        outcome = "admitted" if not failed else "failed: the queue delivers it again"
     elif result is None or not isinstance(result, dict):
         outcome = f"answered {result!r}"
     elif result.get("done"):
@@ -58,10 +74,16 @@ def log_line(invocation: Invocation) -> str:
 
 @contextmanager
 def serve_function(
-    local: LocalStack, handler: Handler, timeout_seconds: float, log: TextIO = sys.stdout
+    local: LocalStack,
+    handler: Handler,
+    timeout_seconds: float,
+    log: TextIO = sys.stdout,
+    *,
+    admission_concurrency: int | None = None,
 ) -> Iterator[list[dict[str, Any]]]:
     """Serve `handler` as the stack's function until the block ends; yields the invocation
-    record. The template's trigger rule is created on its bus, targeting the function."""
+    record. The template's trigger rule is created on its bus, targeting the admission
+    queue, and the queue is polled at `admission_concurrency` (the template's by default)."""
 
     def logged(invocation: Invocation) -> None:
         print(log_line(invocation), file=log, flush=True)
@@ -70,70 +92,58 @@ def serve_function(
         route_lambda(
             handler, timeout_seconds, events_in_background=True, on_invocation=logged
         ) as invocations,
-        _rule_delivers_to_lambda(local),
+        events_name_their_account(),
     ):
         _create_trigger_rule(local)
-        yield invocations
+        with poll_admission_queue(local, admission_concurrency):
+            yield invocations
+
+
+def trigger_rule_pattern(template: Template | None = None) -> dict[str, Any]:
+    """The rule's event pattern, its parameters resolved to their defaults."""
+    template = template or Template.load()
+    pattern = template.properties(RULE)["EventPattern"]
+    parameters = template.document["Parameters"]
+    return {
+        name: [
+            parameters[v["Ref"]]["Default"] if isinstance(v, dict) and "Ref" in v else v
+            for v in values
+        ]
+        for name, values in pattern.items()
+    }
 
 
 def _create_trigger_rule(local: LocalStack) -> None:
     template = Template.load()
-    rule = template.properties(FUNCTION)["Events"][RULE]["Properties"]
-    parameters = template.document["Parameters"]
-    bus = str(parameters["EventBusName"]["Default"])
-    pattern = {
-        "source": [parameters["EventSource"]["Default"]],
-        "detail-type": rule["Pattern"]["detail-type"],
-    }
+    rule = template.properties(RULE)
+    bus = str(template.document["Parameters"]["EventBusName"]["Default"])
+    (target,) = rule["Targets"]
+    queue = target["Arn"]["Fn::GetAtt"][0]
     events = local.client("events")
     name = f"{local.stack}-{RULE}"
-    events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps(pattern))
+    events.put_rule(
+        Name=name, EventBusName=bus, EventPattern=json.dumps(trigger_rule_pattern(template))
+    )
     events.put_targets(
         Rule=name,
         EventBusName=bus,
-        Targets=[{"Id": FUNCTION, "Arn": local.physical[f"{FUNCTION}.Arn"]}],
+        Targets=[{"Id": target["Id"], "Arn": local.physical[f"{queue}.Arn"]}],
     )
 
 
-def delivered_event(message: dict[str, Any]) -> dict[str, Any]:
-    """moto's event message as EventBridge hands it to a Lambda target (time in ISO 8601)."""
-    event = {k: v for k, v in message.items() if k != "ingestion-time"}
-    when = event.get("time")
-    if isinstance(when, int | float):
-        event["time"] = datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return event
-
-
 @contextmanager
-def _rule_delivers_to_lambda(local: LocalStack) -> Iterator[None]:
-    """A rule's Lambda targets get the event as an asynchronous invocation (through moto's
-    Lambda API, so that it is routed and logged like any other); other targets as before."""
-    original: Callable[..., None] = Rule.send_to_targets
-    lambda_client = local.client("lambda")
-
-    def send_to_targets(self: Rule, message: Any, transform_input: bool = True) -> None:
-        functions = [t for t in self.targets if str(t["Arn"]).startswith("arn:aws:lambda:")]
-        if functions and self.event_pattern.matches_event(message):
-            for target in functions:
-                lambda_client.invoke(
-                    FunctionName=target["Arn"],
-                    InvocationType="Event",
-                    Payload=json.dumps(delivered_event(message)).encode(),
-                )
-        others = [t for t in self.targets if t not in functions]
-        if others:
-            kept = self.targets
-            self.targets = others
-            try:
-                original(self, message, transform_input)
-            finally:
-                self.targets = kept
-
-    Rule.send_to_targets = send_to_targets  # type: ignore[method-assign,assignment]
+def events_name_their_account() -> Iterator[None]:
+    """moto's EventBridge leaves `account` out of the event it puts on an SQS target (its
+    default input template lacks it); AWS puts the whole event there, `account` included."""
+    original = EventTemplateParser.DEFAULT_EVENT_INPUT_TEMPLATE
+    if '"account"' not in original:
+        EventTemplateParser.DEFAULT_EVENT_INPUT_TEMPLATE = original.replace(
+            '"version": "0",', '"version": "0", "account": "<account>",', 1
+        )
     try:
         yield
     finally:
-        Rule.send_to_targets = original  # type: ignore[method-assign]
+        EventTemplateParser.DEFAULT_EVENT_INPUT_TEMPLATE = original
 
 
 def wait_forever() -> None:
