@@ -18,7 +18,7 @@ from pleo_scope.errors import (
     TokenRefreshUnavailable,
 )
 from pleo_scope.oauth import OAuthRefresher, RefreshSettings
-from pleo_scope.tenants import OAuthCredential, StoredToken, Tenant
+from pleo_scope.tenants import FreshTokens, OAuthCredential, StoredToken, Tenant
 from tests.fakes import MemoryTenantRegistry, PleoTokens, ReversingCipher
 from tests.support import FakeClock
 
@@ -266,3 +266,23 @@ def test_the_lease_outlasts_two_endpoint_calls_at_their_worst(world: World) -> N
     refresher.access_token(COMPANY)
     assert leases == [world.now + refresher.lease_seconds]
     assert world.registry.calls == 3  # read, lease (its own re-read), both tokens in one write
+
+
+def test_a_failed_write_of_the_rotated_tokens_is_tried_again(world: World) -> None:
+    """Pleo rotated: the new tokens are the grant's only live ones, worth a few attempts."""
+    store = world.registry.store_tokens
+    failures = [RuntimeError("ProvisionedThroughputExceededException")]
+
+    def flaky_store(company_id: str, version: int, tokens: FreshTokens) -> Tenant | None:
+        if failures:
+            raise failures.pop()
+        return store(company_id, version, tokens)
+
+    world.registry.store_tokens = flaky_store  # type: ignore[method-assign]
+    assert world.refresher().access_token(COMPANY).version == 1
+    assert world.pleo.calls == 1
+    # Failing every time: the error, and the lease released.
+    failures[:] = [RuntimeError("down")] * 3
+    with pytest.raises(RuntimeError, match="down"):
+        world.refresher().access_token(COMPANY, rejected=1)
+    assert world.tenant.refresh_lease_expires_at is None

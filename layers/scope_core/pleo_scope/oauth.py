@@ -34,6 +34,9 @@ from pleo_scope.tenants import FreshTokens, Tenant, TenantRegistry, TokenCipher
 
 logger = logging.getLogger(__name__)
 
+STORE_ATTEMPTS = 3
+STORE_BACKOFF_SECONDS = 0.5
+
 
 # -- the token endpoint's port ------------------------------------------------------------------
 
@@ -96,7 +99,9 @@ class RefreshSettings:
     """...or less than this fraction of its lifetime, whichever is shorter (a 30 s token is
     refreshed 6 s ahead, not always)."""
     lease_margin_seconds: float = 5.0
-    """Beyond the endpoint's two worst-case calls: the KMS and DynamoDB calls around them."""
+    """Beyond the endpoint's two worst-case calls: the KMS and DynamoDB calls around them
+    (a store retried after a failure included: its write is conditional on the version, so
+    it is right even past the lease)."""
     wait_seconds: float | None = None
     """How long a process waits for another's refresh before `TokenRefreshInProgress`; None:
     one lease and a margin, so that a waiter outlives a dead holder and takes over."""
@@ -222,7 +227,7 @@ class OAuthRefresher:
                 expires_at=int(before_call + answer.expires_in),
                 lifetime=answer.expires_in,
             )
-            stored = self._registry.store_tokens(company_id, held.version, fresh)
+            stored = self._store(company_id, held.version, fresh)
             if stored is None:
                 logger.warning(
                     "tenant record moved during a token refresh; the refreshed tokens are"
@@ -245,6 +250,28 @@ class OAuthRefresher:
         finally:
             if not released:
                 self._registry.release_refresh_lease(company_id, self.owner)
+
+    def _store(self, company_id: str, version: int, fresh: FreshTokens) -> Tenant | None:
+        """Pleo has rotated: these are the grant's only live tokens, and a refresh token not
+        stored is a reuse next time (the grant revoked). So a failed write (beyond the AWS
+        client's own retries) is tried again a few times before giving up."""
+        for attempt in range(1, STORE_ATTEMPTS + 1):
+            try:
+                return self._registry.store_tokens(company_id, version, fresh)
+            except Exception as error:
+                if attempt == STORE_ATTEMPTS:
+                    logger.error(
+                        "refreshed OAuth tokens could not be stored; the grant's next refresh"
+                        " will be refused (relink_needed)",
+                        extra={"companyId": company_id, "error": type(error).__name__},
+                    )
+                    raise
+                logger.warning(
+                    "storing refreshed OAuth tokens failed; trying again",
+                    extra={"companyId": company_id, "error": type(error).__name__},
+                )
+                self._clock.sleep(STORE_BACKOFF_SECONDS * attempt)
+        raise AssertionError("unreachable")
 
     def _call_endpoint(self, company_id: str, refresh_token: str) -> RefreshedTokens:
         self.refreshes += 1
