@@ -8,6 +8,9 @@ from tooling.pleo_sim import PleoSimulator
 from tooling.pleo_sim.server import serve
 from tooling.testkit.harness import Stack, open_stack
 
+# The test kit's shared assertions, rewritten as a test module's are (values on failure).
+pytest.register_assert_rewrite("tooling.testkit.assertions")
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--run-slow", action="store_true", help="run the heavier variants too")

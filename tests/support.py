@@ -1,4 +1,5 @@
-"""Test helpers: a clock that only moves when slept, and the scope rule written plainly."""
+"""Test helpers: a clock that only moves when slept, a client on it, requests counted in
+sliding windows, and the scope rule written plainly."""
 
 from __future__ import annotations
 
@@ -75,3 +76,26 @@ def walk_scope_bytes(client: PleoClient, job_id: str, budget: Budget) -> tuple[b
     assert walker.outcome is not None
     assert walker.outcome.done, walker.outcome
     return builder.build().jsonl, walker.outcome.position.pages_fetched
+
+
+class StampingTransport(httpx.BaseTransport):
+    """Notes the fake clock's time at each request start."""
+
+    def __init__(self, inner: httpx.BaseTransport, clock: FakeClock) -> None:
+        self.inner, self.clock = inner, clock
+        self.starts: list[float] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.starts.append(self.clock.elapsed)
+        return self.inner.handle_request(request)
+
+
+def most_in_any_window(starts: list[float], window: float, resolution: float = 0.0) -> int:
+    """Most of the (sorted) starts in any half-open window of `window` seconds; `resolution`:
+    the clock's unit, below which two times are one."""
+    most, first = 0, 0
+    for last, start in enumerate(starts):
+        while starts[first] <= start - window + resolution:
+            first += 1
+        most = max(most, last - first + 1)
+    return most

@@ -14,13 +14,14 @@ from typing import Any
 import pytest
 
 from pleo_scope.admission import AdmissionSettings
-from tests.e2e.conftest import Stack, load_event
-from tests.e2e.test_state_machine import INVOCATION_SECONDS, slow_job
 from tooling.pleo_sim import Fault
 from tooling.testkit.admission_poller import lambda_event
 from tooling.testkit.executions import follow_walk
+from tooling.testkit.harness import Stack
 from tooling.testkit.local_function import serve_function
 from tooling.testkit.local_stack import route_lambda
+from tooling.testkit.loop import INVOCATION_SECONDS, slow_job
+from tooling.testkit.samples import load_event
 
 
 def queued(stack: Stack, body: str, message_id: str = "m-1") -> dict[str, Any]:

@@ -19,20 +19,13 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.e2e.conftest import Stack, load_event
 from tooling.build.artifact import Built, cached_build, check_layer
 from tooling.build.template import Template
-from tooling.testkit.harness import reference_scope
+from tooling.testkit.harness import Stack, reference_scope
 from tooling.testkit.lambda_like import LambdaLike, lambda_like
-from tooling.testkit.local_sam import (
-    EVENTS,
-    HOST_ALIAS,
-    SAMPLE_EVENT,
-    LocalSam,
-    invoke_command,
-    local_sam,
-)
+from tooling.testkit.local_sam import HOST_ALIAS, LocalSam, invoke_command, local_sam
 from tooling.testkit.local_stack import FUNCTION, LOCAL_ENV, REGION
+from tooling.testkit.samples import EVENTS, SAMPLE_EVENT, load_event
 
 ARCHITECTURES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
 

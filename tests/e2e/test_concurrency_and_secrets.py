@@ -17,9 +17,10 @@ from pleo_scope.clock import Budget, SystemClock
 from pleo_scope.credentials import Credential, StaticCredential
 from pleo_scope.errors import CredentialRejected, InvalidSecret, PleoUnavailable, WalkInProgress
 from pleo_scope.pleo_client import PleoClient, RetryPolicy
-from tests.e2e.conftest import Stack, load_event
-from tests.e2e.test_scope_job import assert_published_exactly_once
 from tooling.pleo_sim import Fault
+from tooling.testkit.assertions import assert_published_exactly_once
+from tooling.testkit.harness import Stack
+from tooling.testkit.samples import load_event
 
 
 class InvokeDuringWalk:

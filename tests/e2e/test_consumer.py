@@ -15,8 +15,8 @@ from aws_lambda_powertools.utilities.batch import SqsFifoPartialProcessor, proce
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from tests.e2e.conftest import Stack
 from tooling.build.template import Template
+from tooling.testkit.harness import Stack
 from tooling.testkit.local_stack import LocalLambdaContext
 
 MAX_RECEIVE_COUNT = Template.load().document["Mappings"]["ScopeQueue"]["Redrive"]["MaxReceiveCount"]

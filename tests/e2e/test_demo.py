@@ -7,8 +7,8 @@ import hashlib
 import json
 from pathlib import Path
 
-from tests.e2e.conftest import Stack
 from tooling.testkit.demo import keep_scope
+from tooling.testkit.harness import Stack
 
 
 def test_the_demo_keeps_the_scope_and_its_manifest(stack: Stack, tmp_path: Path) -> None:

@@ -9,10 +9,11 @@ import json
 
 from pleo_scope.events import ScopeRequest
 from pleo_scope.sqs_trigger import parse_sqs_event
-from tests.e2e.conftest import Stack, load_event
 from tooling.build.template import Template
 from tooling.testkit.admission_poller import lambda_event
+from tooling.testkit.harness import Stack
 from tooling.testkit.local_function import events_name_their_account, trigger_rule_pattern
+from tooling.testkit.samples import load_event
 
 
 def test_the_rule_puts_claimed_jobs_from_the_configured_source_on_the_admission_queue(

@@ -20,8 +20,7 @@ from tooling.reports.robustness import invoke_crashing
 from tooling.testkit.executions import follow_walk
 from tooling.testkit.harness import Stack
 from tooling.testkit.local_stack import route_lambda
-
-INVOCATION_SECONDS = 2.5
+from tooling.testkit.loop import INVOCATION_SECONDS
 
 
 def ops(stack: Stack, *args: str) -> Result:

@@ -14,10 +14,10 @@ from pleo_scope.aws.rate_budget import DynamoRateBudgetStore
 from pleo_scope.clock import Budget, SystemClock
 from pleo_scope.rate_budget import FleetBudget
 from pleo_scope.rate_limit import RateBudgetTransport
-from tests.e2e.conftest import Stack
 from tests.support import API_KEY, make_client, walk_scope_bytes
 from tooling.pleo_sim import SimJob
 from tooling.pleo_sim.rate_meter import RateLimit, credential_of
+from tooling.testkit.harness import Stack
 
 
 def test_two_walks_and_a_consumer_share_one_budget_without_a_429(stack: Stack) -> None:

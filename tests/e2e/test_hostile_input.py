@@ -12,10 +12,11 @@ import pytest
 
 from pleo_scope.errors import ConfigurationError
 from pleo_scope.ports import NoObserver
-from tests.e2e.conftest import Stack, load_event
 from tooling.pleo_sim import SimJob
 from tooling.pleo_sim.jobs import make_item
 from tooling.reports.robustness import CrashAt, InjectedCrash
+from tooling.testkit.harness import Stack
+from tooling.testkit.samples import load_event
 
 
 def drain_with_groups(stack: Stack) -> tuple[set[str], list[dict[str, Any]]]:

@@ -12,7 +12,7 @@ from pleo_scope.clock import SystemClock
 from pleo_scope.errors import WalkInProgress
 from pleo_scope.ports import UnitRecord, WalkState
 from pleo_scope.publishing import entry_hash
-from tests.e2e.conftest import Stack
+from tooling.testkit.harness import Stack
 
 
 def ledger_of(stack: Stack) -> DynamoPublishLedger:

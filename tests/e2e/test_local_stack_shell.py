@@ -12,10 +12,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.conftest import SAMPLE_JOB_ID
 from tooling.ops.cli import EXIT_STUCK
 from tooling.ops.shell import Shell, local_stack_process
+from tooling.testkit.samples import sample_job_id
 
+SAMPLE_JOB_ID = sample_job_id()  # the job the local stack seeds
 LARGE_JOB = str(uuid.uuid4())
 # 8-second invocations of 10-item pages: the 45-item sample job is done in one; the larger
 # job's 100 pages, 0.2 s each (a latency fault), need several, handed over to Step Functions.

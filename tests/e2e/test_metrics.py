@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from pleo_scope.errors import JobNotClaimed
-from tests.e2e.conftest import Stack
-from tests.robustness.test_template_operations import NAMESPACE, product_metrics_referenced
 from tooling.pleo_sim import Fault
 from tooling.testkit.executions import follow_walk
+from tooling.testkit.harness import Stack
 from tooling.testkit.local_stack import route_lambda
+from tooling.testkit.monitoring import NAMESPACE, product_metrics_referenced
 
 
 def emitted(output: str) -> list[dict[str, Any]]:

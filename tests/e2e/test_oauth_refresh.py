@@ -14,9 +14,9 @@ import pytest
 from pleo_scope.errors import OAuthClientRejected, RelinkNeeded
 from pleo_scope.oauth import AccessGrant, OAuthRefresher
 from pleo_scope.token_endpoint import ClientCredentials, StaticClientCredentials
-from tests.e2e.conftest import Stack
-from tests.e2e.tenant_support import OAuthWorld, ShiftedClock, oauth_world
 from tooling.pleo_sim.oauth import TokenFault
+from tooling.testkit.harness import Stack
+from tooling.testkit.tenants import OAuthWorld, ShiftedClock, oauth_world
 
 PROCESSES = 50
 

@@ -19,9 +19,9 @@ import pytest
 from pleo_scope.errors import RelinkNeeded
 from pleo_scope.tenant_tokens import access_token, tenant_auth
 from pleo_scope.tenants import OAuthCredential, StoredToken, Tenant
-from tests.e2e.conftest import Stack
-from tests.e2e.tenant_support import oauth_world
 from tooling.pleo_sim.oauth import TokenFault
+from tooling.testkit.harness import Stack
+from tooling.testkit.tenants import oauth_world
 
 PINNED = ("botocore.parsers", "botocore.endpoint", "botocore.hooks", "httpcore")
 """The loggers the layer pins at INFO whatever level the process runs at (they log whole

@@ -18,10 +18,10 @@ from pleo_scope.clock import Budget, SystemClock
 from pleo_scope.oauth import OAuthRefresher
 from pleo_scope.oauth_auth import OAuthCredentialSource
 from pleo_scope.pleo_client import ClientSettings, PleoClient
-from tests.e2e.conftest import Stack
-from tests.e2e.tenant_support import OAuthWorld, oauth_world
 from tooling.pleo_sim import PleoSimulator, SimJob
 from tooling.pleo_sim.server import serve
+from tooling.testkit.harness import Stack
+from tooling.testkit.tenants import OAuthWorld, oauth_world
 
 SPEED = 20.0
 LIFETIME = 30.0

@@ -16,19 +16,19 @@ from click.testing import CliRunner, Result
 
 from pleo_scope.aws.keys import ledger_pk, ledger_sk
 from pleo_scope.ports import NoObserver
-from tests.e2e.conftest import Stack
-from tests.e2e.test_scope_job import assert_published_exactly_once
 from tooling.build.template import TEMPLATE, Template
 from tooling.ops.cli import EXIT_STUCK, main
 from tooling.ops.resources import ENV_OF, OUTPUT_OF
 from tooling.ops.retrigger import FunctionFailed, NotTheFunctionsAnswer, answer
 from tooling.pleo_sim import Fault, SimJob
 from tooling.reports.robustness import CrashAt, InjectedCrash
+from tooling.testkit.assertions import assert_published_exactly_once
 from tooling.testkit.executions import follow_walk
+from tooling.testkit.harness import Stack
 from tooling.testkit.local_function import trigger_rule_pattern
 from tooling.testkit.local_stack import route_lambda
+from tooling.testkit.loop import INVOCATION_SECONDS
 
-INVOCATION_SECONDS = 2.5
 # Nothing from the environment: each test names the stack's resources itself.
 NO_NAMES = dict.fromkeys(ENV_OF.values())
 

@@ -14,12 +14,12 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from pleo_scope.ports import NoObserver
-from tests.e2e.conftest import Stack
-from tests.e2e.test_scope_job import assert_published_exactly_once
-from tests.e2e.test_state_machine import INVOCATION_SECONDS, routed, slow_job
 from tooling.pleo_sim import Fault
 from tooling.reports.robustness import CrashAt, InjectedCrash, invoke_crashing
+from tooling.testkit.assertions import assert_published_exactly_once
 from tooling.testkit.executions import follow_walk
+from tooling.testkit.harness import Stack
+from tooling.testkit.loop import INVOCATION_SECONDS, routed, slow_job
 
 Handler = Callable[[dict[str, Any], Any], Any]
 

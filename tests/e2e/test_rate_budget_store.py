@@ -11,7 +11,7 @@ import uuid
 from pleo_scope.aws.rate_budget import DynamoRateBudgetStore
 from pleo_scope.clock import Budget, SystemClock
 from pleo_scope.rate_budget import FleetBudget
-from tests.e2e.conftest import Stack
+from tooling.testkit.harness import Stack
 
 T0 = 1_800_000_000_000_000  # epoch microseconds
 

@@ -4,34 +4,12 @@ handler in this process, each "invocation" given a few seconds only."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any
 
-from tests.e2e.conftest import Stack
-from tests.e2e.test_scope_job import assert_published_exactly_once
 from tooling.pleo_sim import Fault, SimJob
+from tooling.testkit.assertions import assert_published_exactly_once
 from tooling.testkit.executions import WalkExecutions, follow_walk
-from tooling.testkit.local_stack import route_lambda
-
-INVOCATION_SECONDS = 2.5
-
-
-def slow_job(stack: Stack, items: int = 300) -> SimJob:
-    """30 pages of 150 ms each: a handful of pages per 2.5-second invocation (the walk
-    persists pages behind its requests, so only Pleo's latency paces it)."""
-    job = stack.new_job(items=items)
-    stack.simulator.inject(job.id, Fault("latency", seconds=0.15))
-    return job
-
-
-@contextmanager
-def routed(
-    stack: Stack, wrap: Callable[[Any], Any] | None = None
-) -> Iterator[list[dict[str, Any]]]:
-    handler = wrap(stack.app.lambda_handler) if wrap else stack.app.lambda_handler
-    with route_lambda(handler, INVOCATION_SECONDS) as invocations:
-        yield invocations
+from tooling.testkit.harness import Stack
+from tooling.testkit.loop import INVOCATION_SECONDS, routed, slow_job
 
 
 def hand_over(stack: Stack, job: SimJob) -> WalkExecutions:

@@ -23,9 +23,9 @@ from pleo_scope.tenants import (
     TenantRegistry,
     TokenField,
 )
-from tests.e2e.conftest import Stack
-from tests.e2e.tenant_support import create_tenant_key, create_tenant_table
 from tests.fakes import MemoryTenantRegistry
+from tooling.testkit.harness import Stack
+from tooling.testkit.tenants import create_tenant_key, create_tenant_table
 
 NOW = 1_800_000_000.0
 

@@ -9,10 +9,14 @@ import pytest
 from pleo_scope.clock import Budget
 from pleo_scope.pleo_client import PleoClient, RetryDeferred
 from pleo_scope.rate_budget import FleetBudget
-from tests.fakes import MemoryRateBudgetStore
-from tests.support import FakeClock, make_client, walk_scope_bytes
-from tests.unit.test_pacing import StampingTransport, most_in_any_window
-from tests.unit.test_rate_budget import InlineExecutor
+from tests.fakes import InlineExecutor, MemoryRateBudgetStore
+from tests.support import (
+    FakeClock,
+    StampingTransport,
+    make_client,
+    most_in_any_window,
+    walk_scope_bytes,
+)
 from tooling.pleo_sim import Fault, PleoSimulator, SimJob
 from tooling.pleo_sim.transport import in_memory_transport
 

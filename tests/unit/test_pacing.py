@@ -2,38 +2,22 @@
 
 from __future__ import annotations
 
-import httpx
 import pytest
 
 from pleo_scope.clock import Budget
 from pleo_scope.pacing import Pacer
 from pleo_scope.pleo_client import PleoClient, RetryDeferred
-from tests.support import FakeClock, make_client, walk_scope_bytes
+from tests.support import (
+    FakeClock,
+    StampingTransport,
+    make_client,
+    most_in_any_window,
+    walk_scope_bytes,
+)
 from tooling.pleo_sim import Fault, PleoSimulator, RateLimit, SimJob
 from tooling.pleo_sim.transport import in_memory_transport
 
 JOB = "77777777-0000-4000-8000-000000000007"
-
-
-class StampingTransport(httpx.BaseTransport):
-    """Notes the fake clock's time at each request start."""
-
-    def __init__(self, inner: httpx.BaseTransport, clock: FakeClock) -> None:
-        self.inner, self.clock = inner, clock
-        self.starts: list[float] = []
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        self.starts.append(self.clock.elapsed)
-        return self.inner.handle_request(request)
-
-
-def most_in_any_window(starts: list[float], window: float) -> int:
-    most, first = 0, 0
-    for last, start in enumerate(starts):
-        while starts[first] <= start - window:
-            first += 1
-        most = max(most, last - first + 1)
-    return most
 
 
 def paced_client(

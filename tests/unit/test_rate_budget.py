@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Callable
-from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 import pytest
 
@@ -22,20 +19,10 @@ from pleo_scope.rate_budget import (
     SlotUnavailable,
     budget_key,
 )
-from tests.fakes import MemoryRateBudgetStore
-from tests.support import START, FakeClock
+from tests.fakes import InlineExecutor, MemoryRateBudgetStore
+from tests.support import START, FakeClock, most_in_any_window
 
-
-class InlineExecutor(Executor):
-    """Runs a block's reservation at once: the simulated fleet stays deterministic."""
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        future: Future[Any] = Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except Exception as error:
-            future.set_exception(error)
-        return future
+TIMELINE_UNIT = 1e-6  # the timeline counts in microseconds
 
 
 @dataclass
@@ -104,21 +91,10 @@ def run_fleet(
     return sorted(starts), store
 
 
-def most_in_any_window(starts: list[float], window: float) -> int:
-    """Most starts in any half-open window of `window` seconds (to the microsecond: the
-    timeline's unit)."""
-    most, first = 0, 0
-    for last, start in enumerate(starts):
-        while starts[first] <= start - window + 1e-6:
-            first += 1
-        most = max(most, last - first + 1)
-    return most
-
-
 def test_one_walk_is_paced_evenly_with_a_store_call_per_block_not_per_request() -> None:
     starts, store = run_fleet(1, 600, 300)
-    assert most_in_any_window(starts, 60.0) <= 300
-    assert most_in_any_window(starts, 10.0) <= 300 / 6 + 1
+    assert most_in_any_window(starts, 60.0, TIMELINE_UNIT) <= 300
+    assert most_in_any_window(starts, 10.0, TIMELINE_UNIT) <= 300 / 6 + 1
     gaps = [b - a for a, b in itertools.pairwise(starts)]
     assert min(gaps) == pytest.approx(0.2, abs=1e-5)
     assert store.calls / len(starts) <= 0.2
@@ -130,8 +106,8 @@ def test_concurrent_processes_share_one_budget_in_any_window(
 ) -> None:
     starts, store = run_fleet(processes, 200, per_minute, latency=0.1)
     assert len(starts) == processes * 200
-    assert most_in_any_window(starts, 60.0) <= per_minute
-    assert most_in_any_window(starts, 10.0) <= per_minute / 6 + 1
+    assert most_in_any_window(starts, 60.0, TIMELINE_UNIT) <= per_minute
+    assert most_in_any_window(starts, 10.0, TIMELINE_UNIT) <= per_minute / 6 + 1
     assert store.calls / len(starts) <= 0.2
     # The fleet uses the budget: the storm ends close to its floor of N per minute.
     floor = (len(starts) - 1) * 60 / per_minute

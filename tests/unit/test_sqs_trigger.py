@@ -11,7 +11,9 @@ import pytest
 from pleo_scope.errors import InvalidEvent
 from pleo_scope.events import ScopeRequest
 from pleo_scope.sqs_trigger import is_sqs_event, parse_body, parse_sqs_event
-from tests.unit.test_events import JOB, sample
+from tooling.testkit.samples import load_event, sample_job_id
+
+JOB = sample_job_id()  # the sample events' job
 
 
 def record(body: Any, message_id: str = "m-1", **attributes: str) -> dict[str, Any]:
@@ -33,7 +35,7 @@ def sqs_event(*records: dict[str, Any]) -> dict[str, Any]:
 
 def test_the_rule_s_event_and_a_direct_trigger_parse_as_they_do_unwrapped() -> None:
     event = sqs_event(
-        record(sample("eventbridge-export-job-claimed.json")),
+        record(load_event("eventbridge-export-job-claimed.json", JOB)),
         record({"jobId": JOB.upper()}, "m-2"),
     )
     assert is_sqs_event(event)

@@ -20,7 +20,8 @@ from pathlib import Path
 from tooling import ROOT
 from tooling.ops.shell import Shell, local_stack_process
 from tooling.reports.docs_writer import DocSection
-from tooling.testkit.local_sam import sample_job_id, source_command
+from tooling.testkit.local_sam import source_command
+from tooling.testkit.samples import sample_job_id
 
 SECTION = DocSection("operating.md", "ops-runbook")
 OUT = ROOT / "out" / "runbook"

@@ -32,9 +32,9 @@ from tooling.reports.docs_writer import DocSection
 from tooling.reports.robustness import InjectedCrash
 from tooling.testkit.harness import Stack, open_stack
 from tooling.testkit.local_stack import route_lambda
+from tooling.testkit.loop import INVOCATION_SECONDS
 
 SECTION = DocSection("robustness.md", "chaos-table")
-INVOCATION_SECONDS = 2.5
 KILL_STEPS = ("job_checked", "page_written", "checkpoint_written", "scope_written",
               "batch_sent", "ledger_written")  # fmt: skip
 PORTS = ("archive", "checkpoints", "queue", "ledger", "hand_over")

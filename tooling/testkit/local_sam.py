@@ -59,12 +59,11 @@ from tooling.testkit.local_stack import (
     local_stack,
     short_invocation_settings,
 )
+from tooling.testkit.samples import SAMPLE_EVENT, sample_job_id
 
 HOST_ALIAS = "host.docker.internal"
 # moto's state is per process: a name of its own keeps it apart from another local stack.
 STACK = "pleo-export-scope-sam-local"
-EVENTS = TEMPLATE.parent / "events"
-SAMPLE_EVENT = EVENTS / "eventbridge-export-job-claimed.json"
 OUT = TEMPLATE.parent / "out"
 ENV_FILE = OUT / "local-env.json"
 OPS_ENV = OUT / "ops.env"
@@ -72,11 +71,6 @@ LAMBDA_TIMEOUT = float(Template.load().document["Globals"]["Function"]["Timeout"
 # The function's own lines, one per invocation, are the log; its INFO lines and metrics
 # (JSON, several per invocation) are left to --function-logs.
 QUIET = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
-
-
-def sample_job_id() -> str:
-    job_id: str = json.loads(SAMPLE_EVENT.read_text(encoding="utf-8"))["detail"]["jobId"]
-    return job_id
 
 
 def shown_path(path: Path) -> Path:

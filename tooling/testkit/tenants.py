@@ -21,9 +21,9 @@ from pleo_scope.token_endpoint import (
     StaticClientCredentials,
     TokenEndpointSettings,
 )
-from tests.e2e.conftest import Stack
 from tooling.pleo_sim import PleoSimulator
 from tooling.pleo_sim.oauth import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+from tooling.testkit.harness import Stack
 
 SIM_CLIENT = ClientCredentials(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
 
