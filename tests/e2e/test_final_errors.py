@@ -10,13 +10,14 @@ import re
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from pleo_scope.errors import JobNotClaimed
 from tooling.ops.cli import EXIT_FAILED, EXIT_STUCK, main
 from tooling.ops.resources import ENV_OF
 from tooling.pleo_sim import Fault, SimJob
 from tooling.reports.robustness import invoke_crashing
+from tooling.testkit.cli_runner import CliRunner
 from tooling.testkit.executions import follow_walk
 from tooling.testkit.harness import Stack
 from tooling.testkit.local_stack import route_lambda

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from pleo_scope.errors import MalformedResponse
 from tooling.ops.cli import main
@@ -16,6 +16,7 @@ from tooling.ops.resources import ENV_OF
 from tooling.pleo_sim import JsonLiteral, SimJob
 from tooling.pleo_sim.app import dumps
 from tooling.pleo_sim.jobs import make_item
+from tooling.testkit.cli_runner import CliRunner
 from tooling.testkit.harness import Stack
 
 # Texts no double holds: past its range, below its smallest subnormal, and an integer past

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from pleo_scope.aws.keys import ledger_pk, ledger_sk
 from pleo_scope.ports import NoObserver
@@ -23,6 +23,7 @@ from tooling.ops.retrigger import FunctionFailed, NotTheFunctionsAnswer, answer
 from tooling.pleo_sim import Fault, SimJob
 from tooling.reports.robustness import CrashAt, InjectedCrash
 from tooling.testkit.assertions import assert_published_exactly_once
+from tooling.testkit.cli_runner import CliRunner
 from tooling.testkit.executions import follow_walk
 from tooling.testkit.harness import Stack
 from tooling.testkit.local_function import trigger_rule_pattern
