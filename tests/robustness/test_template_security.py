@@ -97,13 +97,96 @@ def test_only_the_trigger_rule_may_send_to_the_admission_queue() -> None:
     }
 
 
+# Tables whose records never expire: a tenant stays until an operator removes it.
+NO_TTL = {"TenantTable"}
+
+
 def test_tables_are_encrypted_with_point_in_time_recovery_and_ttl() -> None:
     for logical_id in TEMPLATE.of_type("AWS::DynamoDB::Table"):
         table = TEMPLATE.properties(logical_id)
         assert table["SSESpecification"]["SSEEnabled"] is True
         assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
-        assert table["TimeToLiveSpecification"]["Enabled"] is True
+        if logical_id in NO_TTL:
+            assert "TimeToLiveSpecification" not in table, logical_id
+        else:
+            assert table["TimeToLiveSpecification"]["Enabled"] is True
         assert table["BillingMode"] == "PAY_PER_REQUEST"
+
+
+def test_the_tenant_registry_is_encrypted_with_its_own_rotating_key() -> None:
+    table = TEMPLATE.properties("TenantTable")
+    assert table["SSESpecification"] == {
+        "SSEEnabled": True,
+        "SSEType": "KMS",
+        "KMSMasterKeyId": {"Fn::GetAtt": ["TenantKey", "Arn"]},
+    }
+    assert TEMPLATE.resource("TenantTable")["DeletionPolicy"] == "Retain"
+    key = TEMPLATE.properties("TenantKey")
+    assert key["EnableKeyRotation"] is True
+    statements = {s["Sid"]: s for s in key["KeyPolicy"]["Statement"]}
+    dynamodb = statements["DynamoDBEncryptsTheRegistry"]
+    # Anyone's use of the key through DynamoDB is bound to this account and to DynamoDB.
+    assert dynamodb["Condition"]["StringEquals"] == {
+        "kms:CallerAccount": {"Ref": "AWS::AccountId"},
+        "kms:ViaService": {"Fn::Sub": "dynamodb.${AWS::Region}.amazonaws.com"},
+    }
+    assert "kms:Decrypt" in dynamodb["Action"]
+    assert set(statements) == {"AccountAdministers", "DynamoDBEncryptsTheRegistry"}
+
+
+def function_statements() -> dict[str, dict[str, Any]]:
+    return {s["Sid"]: s for owner, s in inline_statements() if owner == "ScopeJobFunction"}
+
+
+def test_the_function_reads_tenant_secrets_only_under_the_prefix() -> None:
+    statements = function_statements()
+    tenants = statements["ReadTenantCredentials"]
+    assert tenants["Action"] == "secretsmanager:GetSecretValue"
+    assert tenants["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}"
+        ":secret:${TenantSecretPrefix}*"
+    }
+    # The prefix ends in "/": `prefix*` matches no sibling name.
+    pattern = TEMPLATE.document["Parameters"]["TenantSecretPrefix"]["AllowedPattern"]
+    assert pattern.endswith("/$")
+    assert statements["ReadOAuthClient"]["Resource"] == {
+        "Fn::If": [
+            "HasOAuthClient",
+            {"Ref": "PleoOAuthClientSecretArn"},
+            {"Ref": "PleoApiSecretArn"},
+        ]
+    }
+    readers = [
+        s for s in statements.values() if "secretsmanager:GetSecretValue" in as_list(s["Action"])
+    ]
+    assert len(readers) == 3
+
+
+def test_the_function_reads_the_registry_and_never_scans_or_deletes_it() -> None:
+    registry = function_statements()["ReadTenantRegistry"]
+    assert registry["Resource"] == {"Fn::GetAtt": ["TenantTable", "Arn"]}
+    assert set(registry["Action"]) == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
+    tables = [
+        s
+        for s in function_statements().values()
+        if {"Fn::GetAtt": ["TenantTable", "Arn"]} in as_list(s["Resource"])
+    ]
+    assert tables == [registry]
+
+
+def test_the_function_s_kms_calls_are_bound_to_a_company_and_a_token_field() -> None:
+    kms = function_statements()["SealAndOpenTenantTokens"]
+    assert set(kms["Action"]) == {"kms:Encrypt", "kms:Decrypt"}
+    assert kms["Resource"] == {"Fn::GetAtt": ["TenantKey", "Arn"]}
+    condition = kms["Condition"]
+    assert condition["ForAllValues:StringEquals"] == {
+        "kms:EncryptionContextKeys": ["companyId", "field"]
+    }
+    # ForAllValues holds for a call with no context at all: Null "false" refuses that one.
+    assert condition["Null"] == {"kms:EncryptionContextKeys": "false"}
+    assert condition["StringEquals"] == {
+        "kms:EncryptionContext:field": ["refreshToken", "accessToken"]
+    }
 
 
 def test_the_credential_is_a_reference_never_a_value() -> None:
@@ -111,7 +194,9 @@ def test_the_credential_is_a_reference_never_a_value() -> None:
     assert "Default" not in parameter
     env = TEMPLATE.environment("ScopeJobFunction")
     assert env["PLEO_API_SECRET_ARN"] == {"Ref": "PleoApiSecretArn"}
-    assert not [name for name in env if "KEY" in name or "TOKEN" in name]
+    # Names of keys and token endpoints (an ARN, a URL) are fine; a key or token is not.
+    suspicious = [name for name in env if "KEY" in name or "TOKEN" in name]
+    assert all(name.endswith(("_ARN", "_URL")) for name in suspicious), suspicious
 
 
 def test_a_trigger_that_keeps_failing_is_kept_not_lost() -> None:

@@ -178,8 +178,11 @@ def _provision(
     }
     parameters.update(PleoApiBaseUrl=pleo_url, PleoApiSecretArn=secret_arn)
     resolve = _Resolver(local, parameters, template.document.get("Mappings", {}))
+    # Keys first: a table's SSESpecification names its key.
+    for logical_id in template.of_type("AWS::KMS::Key"):
+        _create_key(local, logical_id, template.properties(logical_id), resolve)
     for logical_id in template.of_type("AWS::DynamoDB::Table"):
-        _create_table(local, logical_id, template.properties(logical_id))
+        _create_table(local, logical_id, template.properties(logical_id), resolve)
     for logical_id in template.of_type("AWS::S3::Bucket"):
         _create_bucket(local, logical_id, template.properties(logical_id))
     # Dead-letter queues first: the others' RedrivePolicy names them.
@@ -241,22 +244,50 @@ def _create_function(local: LocalStack, template: Template) -> None:
     )
 
 
-def _create_table(local: LocalStack, logical_id: str, props: dict[str, Any]) -> None:
+def _create_key(
+    local: LocalStack, logical_id: str, props: dict[str, Any], resolve: _Resolver
+) -> None:
+    """A customer-managed KMS key with the template's key policy (moto keeps the policy; it
+    does not evaluate it)."""
+    key = local.client("kms").create_key(
+        Description=resolve(props["Description"]),
+        Policy=json.dumps(resolve.deep(props["KeyPolicy"])),
+    )["KeyMetadata"]
+    if props.get("EnableKeyRotation"):
+        local.client("kms").enable_key_rotation(KeyId=key["KeyId"])
+    local.physical[logical_id] = key["KeyId"]
+    local.physical[f"{logical_id}.Arn"] = key["Arn"]
+
+
+def _create_table(
+    local: LocalStack, logical_id: str, props: dict[str, Any], resolve: _Resolver
+) -> None:
     dynamodb = local.client("dynamodb")
     name = f"{local.stack}-{logical_id}"
+    declared = props["SSESpecification"]
+    sse: dict[str, Any] = {"Enabled": declared["SSEEnabled"]}
+    if declared.get("SSEType") == "KMS":  # a customer-managed key (else AWS's own)
+        sse.update(SSEType="KMS", KMSMasterKeyId=resolve(declared["KMSMasterKeyId"]))
     dynamodb.create_table(
         TableName=name,
         KeySchema=props["KeySchema"],
         AttributeDefinitions=props["AttributeDefinitions"],
         BillingMode=props["BillingMode"],
-        SSESpecification={"Enabled": props["SSESpecification"]["SSEEnabled"]},
+        SSESpecification=sse,
     )
-    ttl = props["TimeToLiveSpecification"]
-    dynamodb.update_time_to_live(
-        TableName=name,
-        TimeToLiveSpecification={"AttributeName": ttl["AttributeName"], "Enabled": ttl["Enabled"]},
-    )
+    ttl = props.get("TimeToLiveSpecification")  # none for records that never expire
+    if ttl is not None:
+        dynamodb.update_time_to_live(
+            TableName=name,
+            TimeToLiveSpecification={
+                "AttributeName": ttl["AttributeName"],
+                "Enabled": ttl["Enabled"],
+            },
+        )
     local.physical[logical_id] = name
+    local.physical[f"{logical_id}.Arn"] = dynamodb.describe_table(TableName=name)["Table"][
+        "TableArn"
+    ]
 
 
 def _create_bucket(local: LocalStack, logical_id: str, props: dict[str, Any]) -> None:
@@ -343,6 +374,16 @@ class _Resolver:
         if "Fn::Sub" in value:
             return re.sub(r"\$\{([^}]+)\}", lambda m: self._sub(m.group(1)), value["Fn::Sub"])
         raise ValueError(f"cannot resolve {value!r} locally")
+
+    def deep(self, value: Any) -> Any:
+        """Every intrinsic inside a document (a key policy) resolved; the rest as it is."""
+        if isinstance(value, list):
+            return [self.deep(v) for v in value]
+        if isinstance(value, dict):
+            if any(key == "Ref" or key.startswith("Fn::") for key in value):
+                return self(value)
+            return {key: self.deep(v) for key, v in value.items()}
+        return value
 
     def _ref(self, name: str) -> str:
         pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws"}
