@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pleo_scope.errors import ConfigurationError
 from pleo_scope.pleo_client import ClientSettings, RetryPolicy
 from pleo_scope.rate_budget import RATE_LIMIT_SCOPES, RateLimitScope
+from pleo_scope.tenants_access import DEFAULT_SECRET_PREFIX
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,10 @@ class Settings:
     rate_budget_table: str | None = None
     """The fleet-wide rate budget's table; None (empty): each process paces itself."""
     rate_limit_scope: RateLimitScope = "company"
+    tenant_table: str | None = None
+    """The tenant registry; None (empty): only the default tenant exists."""
+    tenant_secret_prefix: str = DEFAULT_SECRET_PREFIX
+    """What every tenant's secret name starts with (docs/security.md, "Tenants")."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -60,6 +65,8 @@ class Settings:
             unit_size=reader.integer("SCOPE_UNIT_SIZE", 100, most=100),
             rate_budget_table=reader.optional_text("RATE_BUDGET_TABLE_NAME"),
             rate_limit_scope=reader.rate_limit_scope("PLEO_RATE_LIMIT_SCOPE"),
+            tenant_table=reader.optional_text("TENANT_TABLE_NAME"),
+            tenant_secret_prefix=reader.secret_prefix("TENANT_SECRET_PREFIX"),
         )
 
     def require_time_to_work(self, invocation_seconds: float) -> None:
@@ -99,6 +106,12 @@ class _Reader:
 
     def optional_text(self, name: str) -> str | None:
         return self.env.get(name, "").strip() or None
+
+    def secret_prefix(self, name: str) -> str:
+        value = self.env.get(name, "").strip() or DEFAULT_SECRET_PREFIX
+        if not value.endswith("/"):  # `prefix*` in IAM would match sibling names
+            raise ConfigurationError(f"{name}={value!r} must end in '/'")
+        return value
 
     def rate_limit_scope(self, name: str) -> RateLimitScope:
         value = self.env.get(name, "").strip() or "company"
