@@ -24,8 +24,12 @@ from botocore.exceptions import (
 from tabulate import tabulate
 from tqdm import tqdm
 
-from pleo_scope.errors import InvalidEvent
+from pleo_scope.aws.kms import KmsTokenCipher
+from pleo_scope.aws.tenants import DynamoTenantRegistry
+from pleo_scope.errors import InvalidEvent, InvalidTenantRecord, ScopeError
 from pleo_scope.events import parse_event
+from pleo_scope.tenants import TenantCredential, normalise_company_id
+from pleo_scope.tenants_access import DEFAULT_SECRET_PREFIX
 from tooling.ops import retrigger as triggers
 from tooling.ops.jobs import JobNotKnown, Jobs, JobStatus
 from tooling.ops.resources import (
@@ -37,6 +41,7 @@ from tooling.ops.resources import (
     resolve,
     stack_outputs,
 )
+from tooling.ops.tenants import TenantAdmin, TenantCommandError, TenantView
 from tooling.ops.verify import Verifier
 
 EXIT_STUCK = 3
@@ -71,6 +76,14 @@ class Ops:
             self.resources.state_machine_arn,
         )
 
+    def tenants(self, secret_prefix: str = DEFAULT_SECRET_PREFIX) -> TenantAdmin:
+        key = self.resources.tenant_key_arn
+        return TenantAdmin(
+            DynamoTenantRegistry(self.aws.client("dynamodb"), self.resources.need("tenant_table")),
+            secret_prefix,
+            KmsTokenCipher(self.aws.client("kms"), key) if key else None,
+        )
+
 
 class JobIdType(click.ParamType[str]):
     """A job id as the function accepts it (a UUID in any case), used in lower case."""
@@ -85,6 +98,21 @@ class JobIdType(click.ParamType[str]):
 
 
 JOB = JobIdType()
+
+
+class CompanyIdType(click.ParamType[str]):
+    """A company id (a UUID in any case), used in lower case."""
+
+    name = "COMPANY"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        try:
+            return normalise_company_id(str(value))
+        except InvalidTenantRecord:
+            self.fail(f"{value!r} is not a company id (a UUID)", param, ctx)
+
+
+COMPANY = CompanyIdType()
 
 
 def json_option(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -132,6 +160,15 @@ def _resource_options(command: Callable[..., Any], *, from_env: bool) -> Callabl
             envvar=env("EVENT_SOURCE"),
             help="The source the trigger rule matches.",
         ),
+        click.option(
+            "--tenant-table", envvar=env("TENANT_TABLE_NAME"), help="The tenant registry."
+        ),
+        click.option(
+            "--tenant-key",
+            "tenant_key_arn",
+            envvar=env("TENANT_KEY_ARN"),
+            help="The tenant registry's KMS key (ARN): seals an OAuth grant.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -152,6 +189,8 @@ class Given:
     function_name: str | None = None
     event_bus: str | None = None
     event_source: str | None = None
+    tenant_table: str | None = None
+    tenant_key_arn: str | None = None
 
     def overridden(self, values: dict[str, Any]) -> Given:
         return replace(self, **{k: v for k, v in values.items() if v is not None})
@@ -165,6 +204,8 @@ class Given:
             self.function_name,
             self.event_bus,
             self.event_source,
+            self.tenant_table,
+            self.tenant_key_arn,
         )
         with _errors(aws):
             resources = resolve(
@@ -195,7 +236,8 @@ def operates(command: Callable[..., Any]) -> Callable[..., Any]:
 @functools.partial(_resource_options, from_env=True)
 @click.pass_context
 def main(ctx: click.Context, /, **values: Any) -> None:
-    """Operate pleo-export-scope: status, list, retrigger and verify export jobs.
+    """Operate pleo-export-scope: status, list, retrigger and verify export jobs; manage
+    the tenant registry (`tenant --help`).
 
     The one recovery for a stuck job is re-sending its trigger: `retrigger JOB`. A failed job
     ended on a final error: `status JOB` says what fixes it (a re-send alone does not).
@@ -513,6 +555,190 @@ def verify(ops: Ops, job: str, as_json: bool) -> None:
         sys.exit(1)
 
 
+# -- tenants --------------------------------------------------------------------------------
+
+
+@main.group()
+def tenant() -> None:
+    """The tenant registry: one record per Pleo company (status, credential, rate limit).
+
+    A credential is named, never given: `--api-key-secret ARN` or `--access-token-secret ARN`
+    (a Secrets Manager secret named {TENANT_SECRET_PREFIX}{companyId}, docs/security.md), or
+    `--oauth`, whose refresh token is read from standard input (never an argument) and sealed
+    with the tenant key. Nothing printed holds a token.
+    """
+
+
+def credential_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    options = [
+        click.option("--api-key-secret", metavar="ARN", help='A secret {"apiKey": ...}.'),
+        click.option(
+            "--access-token-secret",
+            metavar="ARN",
+            help='A secret {"accessToken": ...} kept fresh by your own token service.',
+        ),
+        click.option(
+            "--oauth",
+            is_flag=True,
+            help="A managed OAuth grant: its refresh token on standard input.",
+        ),
+        click.option(
+            "--secret-prefix",
+            envvar="TENANT_SECRET_PREFIX",
+            default=DEFAULT_SECRET_PREFIX,
+            show_default=True,
+            help="What tenants' secret names start with (the stack's TenantSecretPrefix).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _credential(
+    admin: TenantAdmin,
+    company: str,
+    api_key_secret: str | None,
+    access_token_secret: str | None,
+    oauth: bool,
+) -> TenantCredential:
+    given = [api_key_secret is not None, access_token_secret is not None, oauth]
+    if sum(given) != 1:
+        raise click.UsageError(
+            "give exactly one of --api-key-secret, --access-token-secret, --oauth"
+        )
+    if api_key_secret is not None:
+        return admin.secret_credential(company, "apiKey", api_key_secret)
+    if access_token_secret is not None:
+        return admin.secret_credential(company, "accessToken", access_token_secret)
+    stdin = sys.stdin
+    if stdin.isatty():
+        token = click.prompt("refresh token", hide_input=True, err=True)
+    else:
+        token = stdin.read()
+    return admin.oauth_credential(company, token)
+
+
+def _show(tenant_record: Any, as_json: bool) -> None:
+    view = TenantView.of(tenant_record, time.time())
+    if as_json:
+        click.echo(json.dumps(view.as_json(), indent=2))
+    else:
+        click.echo(tabulate(view.rows(), tablefmt="plain"))
+
+
+@tenant.command(name="add")
+@click.argument("company", type=COMPANY)
+@credential_options
+@click.option(
+    "--max-requests-per-minute",
+    type=click.IntRange(min=1),
+    help="The company's own rate budget (default: the stack's PleoMaxRequestsPerMinute).",
+)
+@json_option
+@operates
+def tenant_add(
+    ops: Ops,
+    company: str,
+    api_key_secret: str | None,
+    access_token_secret: str | None,
+    oauth: bool,
+    secret_prefix: str,
+    max_requests_per_minute: int | None,
+    as_json: bool,
+) -> None:
+    """Add COMPANY to the registry, active, with its credential."""
+    with _errors(ops.aws):
+        admin = ops.tenants(secret_prefix)
+        credential = _credential(admin, company, api_key_secret, access_token_secret, oauth)
+        _show(admin.add(company, credential, max_requests_per_minute), as_json)
+
+
+@tenant.command(name="show")
+@click.argument("company", type=COMPANY)
+@json_option
+@operates
+def tenant_show(ops: Ops, company: str, as_json: bool) -> None:
+    """COMPANY's record: status, credential kind and where it lives, rate limit."""
+    with _errors(ops.aws):
+        _show(ops.tenants().get(company), as_json)
+
+
+@tenant.command(name="list")
+@json_option
+@operates
+def tenant_list(ops: Ops, as_json: bool) -> None:
+    """Every tenant, by company id."""
+    with _errors(ops.aws):
+        now = time.time()
+        views = [TenantView.of(t, now) for t in ops.tenants().every()]
+    if as_json:
+        click.echo(json.dumps([v.as_json() for v in views], indent=2))
+        return
+    if not views:
+        click.echo("no tenants")
+        return
+    rows = [
+        (
+            v.company_id,
+            v.status,
+            v.kind,
+            v.secret_arn or f"expires {v.expires_at or '-'}",
+            _or_dash(v.max_requests_per_minute),
+        )
+        for v in views
+    ]
+    click.echo(tabulate(rows, headers=["company", "status", "credential", "where", "req/min"]))
+    relink = [v.company_id for v in views if v.status == "relink_needed"]
+    if relink:
+        click.echo(
+            f"\n{len(relink)} need a new OAuth grant: `pleo-scope-ops tenant set-credential"
+            " COMPANY --oauth` (refresh token on standard input), then re-send their triggers"
+        )
+
+
+@tenant.command(name="disable")
+@click.argument("company", type=COMPANY)
+@json_option
+@operates
+def tenant_disable(ops: Ops, company: str, as_json: bool) -> None:
+    """Stop COMPANY's walks: its next invocation fails with TenantDisabled (final)."""
+    with _errors(ops.aws):
+        _show(ops.tenants().set_status(company, "disabled"), as_json)
+
+
+@tenant.command(name="enable")
+@click.argument("company", type=COMPANY)
+@json_option
+@operates
+def tenant_enable(ops: Ops, company: str, as_json: bool) -> None:
+    """Let a disabled COMPANY walk again (re-send its triggers)."""
+    with _errors(ops.aws):
+        _show(ops.tenants().set_status(company, "active"), as_json)
+
+
+@tenant.command(name="set-credential")
+@click.argument("company", type=COMPANY)
+@credential_options
+@json_option
+@operates
+def tenant_set_credential(
+    ops: Ops,
+    company: str,
+    api_key_secret: str | None,
+    access_token_secret: str | None,
+    oauth: bool,
+    secret_prefix: str,
+    as_json: bool,
+) -> None:
+    """Give COMPANY a new credential (a new OAuth grant after relink_needed, say): it is
+    active again, and a refresh of its old grant still in flight cannot overwrite it."""
+    with _errors(ops.aws):
+        admin = ops.tenants(secret_prefix)
+        credential = _credential(admin, company, api_key_secret, access_token_secret, oauth)
+        _show(admin.set_credential(company, credential), as_json)
+
+
 # -- helpers --------------------------------------------------------------------------------
 
 
@@ -525,8 +751,10 @@ def _errors(aws: Aws) -> Iterator[None]:
         yield
     except MissingResource as error:
         raise click.UsageError(str(error)) from None
-    except (JobNotKnown, StackNotFound, triggers.TriggerFailed) as error:
+    except (JobNotKnown, StackNotFound, triggers.TriggerFailed, TenantCommandError) as error:
         _fail(str(error))
+    except ScopeError as error:  # the registry's typed errors: UnknownTenant, InvalidTenantRecord
+        _fail(f"{type(error).__name__}: {error}")
     except NoRegionError:
         _fail(f"no AWS region: give --region or AWS_DEFAULT_REGION ({LOCAL_STACK_HINT})")
     except NoCredentialsError:

@@ -21,6 +21,8 @@ OUTPUT_OF = {
     "function_name": "ScopeJobFunctionName",
     "event_bus": "EventBusName",
     "event_source": "EventSource",
+    "tenant_table": "TenantTableName",
+    "tenant_key_arn": "TenantKeyArn",
 }
 # Resource -> the environment variable that names it (the function's own names first).
 ENV_OF = {
@@ -30,6 +32,8 @@ ENV_OF = {
     "function_name": "SCOPE_JOB_FUNCTION_NAME",
     "event_bus": "EVENT_BUS_NAME",
     "event_source": "EVENT_SOURCE",
+    "tenant_table": "TENANT_TABLE_NAME",
+    "tenant_key_arn": "TENANT_KEY_ARN",
 }
 # What to tell an operator who gave neither.
 OPTION_OF = {
@@ -39,6 +43,8 @@ OPTION_OF = {
     "function_name": "--function",
     "event_bus": "--event-bus",
     "event_source": "--event-source",
+    "tenant_table": "--tenant-table",
+    "tenant_key_arn": "--tenant-key",
 }
 
 # Reads answer quickly; a synchronous invocation (`retrigger --wait`) may take 15 minutes.
@@ -61,6 +67,8 @@ class Resources:
     function_name: str | None = None
     event_bus: str | None = None
     event_source: str | None = None
+    tenant_table: str | None = None
+    tenant_key_arn: str | None = None
 
     def need(self, name: str) -> str:
         value: str | None = getattr(self, name)
