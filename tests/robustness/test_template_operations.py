@@ -125,3 +125,19 @@ def test_the_dashboard_lists_every_alarm() -> None:
     assert len(widget["properties"]["alarms"]) == len(ALARMS)
     for alarm in ALARMS:
         assert f"${{{alarm}.Arn}}" in body, alarm
+
+
+def test_a_tenant_in_relink_needed_raises_an_alarm() -> None:
+    """Every walk of a company whose grant Pleo refused ends with RelinkNeeded, counted by
+    error name (the function's `Failures` with an `error` dimension)."""
+    (alarm,) = [a for a in ALARMS if (NAMESPACE, "Failures") in watched(a)]
+    properties = TEMPLATE.properties(alarm)
+    assert {d["Name"]: d["Value"] for d in properties["Dimensions"]} == {
+        **product_metric_dimensions(),
+        "error": "RelinkNeeded",
+    }
+    assert (properties["Threshold"], properties["ComparisonOperator"]) == (
+        0,
+        "GreaterThanThreshold",
+    )
+    assert "tenant set-credential" in properties["AlarmDescription"]["Fn::Sub"]
