@@ -30,3 +30,15 @@ def test_the_tenant_key_carries_the_template_s_policy_and_rotates(stack: Stack) 
     via = policy["Statement"][1]["Condition"]["StringEquals"]["kms:ViaService"]
     assert via == "dynamodb.eu-west-1.amazonaws.com"  # resolved, not a !Sub left over
     assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True
+
+
+def test_the_local_oauth_app_is_the_simulator_s(stack: Stack) -> None:
+    env = stack.aws.function_env
+    assert env["PLEO_OAUTH_TOKEN_URL"] == f"{env['PLEO_API_BASE_URL']}/oauth/token"
+    secret = stack.aws.client("secretsmanager").get_secret_value(
+        SecretId=env["PLEO_OAUTH_CLIENT_SECRET_ARN"]
+    )
+    assert json.loads(secret["SecretString"]) == {
+        "clientId": "sim-client-id",
+        "clientSecret": "sim-client-secret",
+    }

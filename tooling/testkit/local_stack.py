@@ -31,6 +31,8 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service impor
 )
 
 from tooling.build.template import TEMPLATE, Template
+from tooling.pleo_sim.app import TOKEN_PATH
+from tooling.pleo_sim.oauth import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
 from tooling.testkit import moto_speed
 
 REGION = "eu-west-1"
@@ -173,10 +175,20 @@ def _provision(
 ) -> None:
     secrets = local.client("secretsmanager")
     secret_arn = secrets.create_secret(Name=f"{local.stack}/pleo-api", SecretString=secret)["ARN"]
+    # The OAuth app managed-OAuth tenants refresh with: the simulator's own.
+    client = {"clientId": DEFAULT_CLIENT_ID, "clientSecret": DEFAULT_CLIENT_SECRET}
+    client_arn = secrets.create_secret(
+        Name=f"{local.stack}/pleo-oauth-client", SecretString=json.dumps(client)
+    )["ARN"]
     parameters = {
         name: str(spec.get("Default", "")) for name, spec in template.document["Parameters"].items()
     }
-    parameters.update(PleoApiBaseUrl=pleo_url, PleoApiSecretArn=secret_arn)
+    parameters.update(
+        PleoApiBaseUrl=pleo_url,
+        PleoApiSecretArn=secret_arn,
+        PleoOAuthTokenUrl=f"{pleo_url}{TOKEN_PATH}",
+        PleoOAuthClientSecretArn=client_arn,
+    )
     resolve = _Resolver(local, parameters, template.document.get("Mappings", {}))
     # Keys first: a table's SSESpecification names its key.
     for logical_id in template.of_type("AWS::KMS::Key"):
