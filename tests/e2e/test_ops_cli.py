@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import click
 import pytest
 from click.testing import Result
 
@@ -121,11 +122,16 @@ def test_the_console_script_is_this_cli_and_every_command_has_help() -> None:
     runner = CliRunner()
     top = runner.invoke(main, ["--help"])
     assert top.exit_code == 0
-    assert set(main.commands) == {"status", "list", "retrigger", "verify"}
-    for command in main.commands:
-        result = runner.invoke(main, [command, "--help"])
+    assert set(main.commands) == {"status", "list", "retrigger", "verify", "tenant"}
+    tenant = main.commands["tenant"]
+    assert isinstance(tenant, click.Group)
+    assert set(tenant.commands) == {"add", "show", "list", "disable", "enable", "set-credential"}
+    commands = [[c] for c in main.commands if c != "tenant"]
+    commands += [["tenant", c] for c in tenant.commands]
+    for command in commands:
+        result = runner.invoke(main, [*command, "--help"])
         assert result.exit_code == 0, command
-        assert f"Usage: main {command}" in result.output
+        assert f"Usage: main {' '.join(command)}" in result.output
         assert "--json" in result.output
 
 

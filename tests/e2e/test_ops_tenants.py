@@ -12,9 +12,9 @@ from click.testing import CliRunner, Result
 
 from pleo_scope.aws.kms import KmsTokenCipher
 from pleo_scope.tenants import StoredToken
-from tests.e2e.conftest import Stack
 from tooling.ops.cli import main
 from tooling.ops.resources import ENV_OF
+from tooling.testkit.harness import Stack
 
 NO_NAMES = dict.fromkeys([*ENV_OF.values(), "TENANT_SECRET_PREFIX"])
 PREFIX = "pleo-export-scope/tenants/"

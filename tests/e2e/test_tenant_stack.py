@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from tests.e2e.conftest import Stack
+from tooling.testkit.harness import Stack
 
 
 def test_the_registry_is_created_encrypted_with_the_tenant_key(stack: Stack) -> None:

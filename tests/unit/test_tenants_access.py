@@ -30,12 +30,20 @@ from pleo_scope.tenants_access import (
     secret_name_of,
 )
 from tests.fakes import MemoryTenantRegistry
-from tests.unit.test_settings import REQUIRED
 
 A = "5c1e0a3e-7d7b-4b8e-9a0e-3f2d1c0b9a87"
 B = "0b8d2f4e-1a2b-4c3d-8e9f-a0b1c2d3e4f5"
 PREFIX = "pleo-export-scope/tenants/"
 ARN = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:"
+REQUIRED = {  # the settings every deployment sets
+    "PLEO_API_BASE_URL": "https://external.pleo.io",
+    "PLEO_API_SECRET_ARN": f"{ARN}pleo",
+    "SCOPE_TABLE_NAME": "scope",
+    "IDEMPOTENCY_TABLE_NAME": "idempotency",
+    "SCOPE_BUCKET_NAME": "bucket",
+    "SCOPE_QUEUE_URL": "https://sqs.eu-west-1.amazonaws.com/123456789012/scope.fifo",
+    "STATE_MACHINE_ARN": "arn:aws:states:eu-west-1:123456789012:stateMachine:scope",
+}
 
 
 def api_key_tenant(company: str, secret_name: str, status: TenantStatus = "active") -> Tenant:
