@@ -35,6 +35,7 @@ import httpx
 from benchmarks.aws_calls import AwsCalls
 from benchmarks.processes import bench_stack
 from pleo_scope.aws.keys import CURSOR_SK, WALK_SK, ledger_pk, walk_pk
+from pleo_scope.contract import MAX_EXECUTION_NAME, Continuation
 from tooling.reports.docs_writer import DocSection
 from tooling.testkit.local_stack import (
     LocalLambdaContext,
@@ -103,12 +104,13 @@ def run(items: int, budget: float, pace: int) -> dict[str, Any]:
             longest = max(longest, time.perf_counter() - invoked)
             iterations += 1
             # The ASL's state: loop state plus the step's output (never items).
-            state = {**event, "waitSeconds": 0, "loop": {"iteration": 499, "generation": 99}}
+            loop = {"iteration": 499, "generation": 99, "namePrefix": "x" * MAX_EXECUTION_NAME}
+            state = {**event, "waitSeconds": 0, "loop": loop}
             state["step"] = {"done": result["done"], "output": result}
             largest_payload = max(largest_payload, len(json.dumps(state)))
             if result["done"]:
                 break
-            event = {"jobId": job_id, "continuation": result["continuation"]}
+            event = Continuation.read(result).payload()
             if result.get("waitSeconds"):
                 time.sleep(result["waitSeconds"])
             print(

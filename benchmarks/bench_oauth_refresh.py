@@ -44,6 +44,7 @@ from benchmarks.simulator_process import simulator_process
 from pleo_scope.aws.kms import KmsTokenCipher
 from pleo_scope.aws.tenants import DynamoTenantRegistry
 from pleo_scope.clock import Budget, SystemClock
+from pleo_scope.contract import JobRef
 from pleo_scope.credentials import Credential, CredentialSource, StaticCredential
 from pleo_scope.oauth import OAuthRefresher
 from pleo_scope.oauth_auth import OAuthCredentialSource
@@ -158,7 +159,7 @@ def walk(
     start = time.perf_counter()
     after: str | None = None
     for _ in range(pages):
-        page = client.get_items_page(job, after, budget)
+        page = client.get_items_page(JobRef(job), after, budget)
         after = page.end_cursor
     seconds = time.perf_counter() - start
     client.close()

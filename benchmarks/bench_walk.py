@@ -25,6 +25,7 @@ import httpx
 
 from benchmarks.simulator_process import simulator_process
 from pleo_scope.clock import Budget, SystemClock
+from pleo_scope.contract import JobRef
 from pleo_scope.credentials import Credential, StaticCredential
 from pleo_scope.pleo_client import ClientSettings, PleoClient
 from pleo_scope.scope import ScopeBuilder
@@ -57,7 +58,7 @@ def product_walk(base_url: str) -> int:
         StaticCredential(Credential("apiKey", API_KEY)),
     )
     try:
-        walker = PageWalker(client, JOB, Budget.unbounded(SystemClock()))
+        walker = PageWalker(client, JobRef(JOB), Budget.unbounded(SystemClock()))
         builder = ScopeBuilder()
         for fetched in walker:
             builder.add_items(fetched.page.items)

@@ -1,5 +1,6 @@
 """In-memory implementations of the ports (pleo_scope.ports), for unit tests of the service.
-They keep the adapters' contracts: conditional checkpoint moves, ledger by (job, run, unit)."""
+They keep the adapters' contracts: conditional checkpoint moves, ledger by (job, run, unit).
+No HTTP stack: the Pleo here serves the simulator's jobs (tooling.pleo_sim.SimJob) directly."""
 
 from __future__ import annotations
 
@@ -10,23 +11,27 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pleo_scope.aws.keys import pointer_key, run_manifest_key, run_prefix, run_scope_key
+from pleo_scope.clock import Budget
+from pleo_scope.contract import ExecutionName, JobRef, LoopInput, LoopTicket, ScopeLocation
 from pleo_scope.errors import (
     ArchivedPageMissing,
     InvalidTenantRecord,
+    JobNotFound,
     OAuthClientRejected,
     ScopeConflict,
     TokenRefreshUnavailable,
     UnknownTenant,
     WalkInProgress,
 )
-from pleo_scope.models import JsonObject
+from pleo_scope.models import ExportJob, ItemPage, JsonObject, parse_job, parse_page
 from pleo_scope.oauth import AnswerLost, InvalidGrant, RefreshedTokens
 from pleo_scope.ports import (
     FinalError,
-    LoopTicket,
     OutgoingMessage,
-    ScopeLocation,
+    PleoStats,
+    RetryDeferred,
     UnitRecord,
+    WalkPosition,
     WalkState,
 )
 from pleo_scope.tenants import (
@@ -37,7 +42,61 @@ from pleo_scope.tenants import (
     TenantCredential,
     TokenField,
 )
-from pleo_scope.walk import InMemoryCursorRegistry, WalkPosition
+from pleo_scope.walk import InMemoryCursorRegistry
+from tooling.pleo_sim import SimJob
+
+
+@dataclass
+class MemoryPleo:
+    """Pleo's two reads over `SimJob`s, as the API would answer them: pages of `page_size`
+    items, opaque cursors, the job's status as it is when asked. `seconds_per_request` moves
+    the test's clock; `defer` makes the next calls raise `RetryDeferred` with those waits
+    (what the HTTP client raises when Pleo asks for more than the invocation can wait)."""
+
+    jobs: dict[str, SimJob] = field(default_factory=dict)
+    page_size: int = 20
+    clock: Any = None
+    """A FakeClock (tests.support) moved `seconds_per_request` per request, or None."""
+    seconds_per_request: float = 0.0
+    worst_case_seconds: float = 0.0
+    """A call with less time than this left is deferred, as the HTTP client's requests are."""
+    defer: list[float] = field(default_factory=list)
+    stats: PleoStats = field(default_factory=PleoStats)
+    log: list[tuple[str, str]] = field(default_factory=list)
+    """(endpoint, job id) of every request answered."""
+
+    def add_job(self, job: SimJob) -> SimJob:
+        self.jobs[job.id] = job
+        return job
+
+    def get_job(self, job: JobRef, budget: Budget) -> ExportJob:
+        found = self._request("job", job, budget)
+        return parse_job({"data": found.as_resource()}, job.job_id)
+
+    def get_items_page(self, job: JobRef, after: str | None, budget: Budget) -> ItemPage:
+        found = self._request("items", job, budget)
+        start = int(after.removeprefix("cursor-")) if after else 0
+        end = min(start + self.page_size, found.item_count)
+        more = end < found.item_count
+        document = {
+            "data": [found.item_at(i) for i in range(start, end)],
+            "pagination": {"hasNextPage": more, "endCursor": f"cursor-{end}", "total": None},
+        }
+        return parse_page(document, job.job_id, json.dumps(document).encode())
+
+    def _request(self, endpoint: str, job: JobRef, budget: Budget) -> SimJob:
+        if not budget.allows(self.worst_case_seconds):
+            raise RetryDeferred(0.0, f"no time left for a request for {job}")
+        if self.defer:
+            raise RetryDeferred(self.defer.pop(0), "Pleo asked for a long wait")
+        self.stats.requests += 1
+        if self.clock is not None:
+            self.clock.elapsed += self.seconds_per_request
+        self.log.append((endpoint, job.job_id))
+        found = self.jobs.get(job.job_id)
+        if found is None:
+            raise JobNotFound(f"Pleo answered 404 for {job}")
+        return found
 
 
 @dataclass
@@ -47,7 +106,8 @@ class MemoryCheckpoints:
     lease_hand_overs: dict[str, int] = field(default_factory=dict)
     registries: dict[tuple[str, int], InMemoryCursorRegistry] = field(default_factory=dict)
 
-    def peek(self, job_id: str) -> WalkState | None:
+    def peek(self, job: JobRef) -> WalkState | None:
+        job_id = job.job_id
         state = self.records.get(job_id)
         if state is None:
             return None
@@ -58,13 +118,14 @@ class MemoryCheckpoints:
 
     def begin(
         self,
-        job_id: str,
+        job: JobRef,
         owner: str,
         lease_seconds: float,
         ticket: LoopTicket | None,
         *,
         take_over_from: int | None = None,
     ) -> WalkState:
+        job_id = job.job_id
         holder = self.leases.get(job_id)
         dead = {take_over_from} - {None}  # never the ticket's own hand-over (fencing)
         if holder not in (None, owner) and self.lease_hand_overs.get(job_id) not in dead:
@@ -78,6 +139,7 @@ class MemoryCheckpoints:
         if state is None or (state.phase == "published" and ticket is None):
             run_id = state.run_id + 1 if state else 1
             fresh = WalkState(job_id, run_id, "walking", None, 0, 0, "2026-11-23T12:00:00Z", owner)
+            fresh = fresh.but(company_id=job.company_id)
             state = fresh.but(
                 hand_overs=state.hand_overs if state else 0,
                 execution_arn=state.execution_arn if state else None,
@@ -121,10 +183,10 @@ class MemoryCheckpoints:
         if self.leases.get(state.job_id) != state.owner:
             raise WalkInProgress("lease lost")
 
-    def record_final_error(self, job_id: str, owner: str, error: FinalError) -> None:
-        state = self.records.get(job_id)
-        if state is not None and self.leases.get(job_id) in (None, owner):
-            self.records[job_id] = state.but(final_error=error)
+    def record_final_error(self, job: JobRef, owner: str, error: FinalError) -> None:
+        state = self.records.get(job.job_id)
+        if state is not None and self.leases.get(job.job_id) in (None, owner):
+            self.records[job.job_id] = state.but(final_error=error)
 
     def cursors(self, state: WalkState) -> InMemoryCursorRegistry:
         return self.registries.setdefault((state.job_id, state.run_id), InMemoryCursorRegistry())
@@ -250,13 +312,16 @@ class RecordingHandOver:
 
     started: list[tuple[str, int, int]] = field(default_factory=list)
     running: set[str] = field(default_factory=set)
+    inputs: list[LoopInput] = field(default_factory=list)
 
-    def execution_arn(self, job_id: str, run_id: int, hand_over: int) -> str:
-        return f"arn:aws:states:local:0:execution:scope:{job_id}-r{run_id}-h{hand_over}"
+    def execution_arn(self, name: ExecutionName) -> str:
+        return f"arn:aws:states:local:0:execution:scope:{name}"
 
-    def start(self, job_id: str, run_id: int, hand_over: int, wait_seconds: int) -> bool:
-        self.started.append((job_id, run_id, hand_over))
-        self.running.add(self.execution_arn(job_id, run_id, hand_over))
+    def start(self, loop: LoopInput) -> bool:
+        c = loop.continuation
+        self.started.append((c.job.job_id, c.run_id, c.hand_over))
+        self.inputs.append(loop)
+        self.running.add(self.execution_arn(loop.execution_name))
         return True
 
     def running_execution(self, execution_arn: str) -> str | None:

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from pleo_scope.clock import Budget, Clock
+from pleo_scope.contract import JobRef
 from pleo_scope.credentials import Credential, StaticCredential
 from pleo_scope.pleo_client import ClientSettings, PleoClient, RetryPolicy
 from pleo_scope.rate_budget import RequestSlots
@@ -69,7 +70,7 @@ def make_client(
 
 def walk_scope_bytes(client: PleoClient, job_id: str, budget: Budget) -> tuple[bytes, int]:
     """Walk the whole job and return (scope.jsonl bytes, pages fetched)."""
-    walker = PageWalker(client, job_id, budget)
+    walker = PageWalker(client, JobRef(job_id), budget)
     builder = ScopeBuilder()
     for fetched in walker:
         builder.add_items(fetched.page.items)

@@ -23,8 +23,8 @@ from pleo_scope.admission import AdmissionSettings, admit
 from pleo_scope.aws.admission_dlq import SqsDeadLetters
 from pleo_scope.aws.idempotency import DeferredDynamoDBPersistenceLayer
 from pleo_scope.clock import Budget
+from pleo_scope.contract import JobRef, LoopTicket
 from pleo_scope.events import ScopeRequest, parse_event
-from pleo_scope.ports import LoopTicket
 from pleo_scope.service import InvocationStats
 from pleo_scope.settings import Settings
 from pleo_scope.sqs_trigger import is_sqs_event, parse_sqs_event
@@ -61,7 +61,7 @@ class _Unfinished(Exception):
 def _scope_claimed_job(trigger: dict[str, str], budget: Budget, owner: str) -> dict[str, Any]:
     """A trigger from outside Step Functions: within the idempotency window, a repeat of it
     returns this stored (finished) result without calling Pleo."""
-    result = run(trigger["jobId"], budget, owner, None)
+    result = run(JobRef(trigger["jobId"]), budget, owner, None)
     if not result["done"]:
         raise _Unfinished(result)
     return result
@@ -73,8 +73,9 @@ scope_claimed_job: Callable[..., dict[str, Any]] = idempotent_function(
 )(_scope_claimed_job)
 
 
-def run(job_id: str, budget: Budget, owner: str, ticket: LoopTicket | None) -> dict[str, Any]:
-    result, stats = app.service.run(job_id, budget, owner, ticket)
+def run(job: JobRef, budget: Budget, owner: str, ticket: LoopTicket | None) -> dict[str, Any]:
+    step, stats = app.service.run(job, budget, owner, ticket)
+    result = step.payload()
     record_metrics(result, stats)
     logger.info("scope step finished", extra={"result": result})
     return result
@@ -106,7 +107,7 @@ def handle(
     owner = context.aws_request_id
     try:
         if request.ticket is not None:
-            return run(request.job_id, budget, owner, request.ticket)
+            return run(request.job, budget, owner, request.ticket)
         result: dict[str, Any] = scope_claimed_job(
             trigger={"jobId": request.job_id}, budget=budget, owner=owner
         )

@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 
 from pleo_scope.clock import Budget, SystemClock
+from pleo_scope.contract import JobRef
 from pleo_scope.credentials import Credential, StaticCredential
 from pleo_scope.errors import CredentialRejected, InvalidSecret, PleoUnavailable, WalkInProgress
 from pleo_scope.pleo_client import PleoClient, RetryPolicy
@@ -111,7 +112,7 @@ def test_the_credential_never_reaches_logs_errors_or_metrics(
                 StaticCredential(Credential("accessToken", f"{TOKEN}\n")),
             )
             with pytest.raises(PleoUnavailable) as refused:
-                client.get_job(stack.new_job(items=1).id, Budget.unbounded(SystemClock()))
+                client.get_job(JobRef(stack.new_job(items=1).id), Budget.unbounded(SystemClock()))
             client.close()
             errors.append(repr(refused.value))
     finally:

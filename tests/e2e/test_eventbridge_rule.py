@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+from pleo_scope.contract import JobRef
 from pleo_scope.events import ScopeRequest
 from pleo_scope.sqs_trigger import parse_sqs_event
 from tooling.build.template import Template
@@ -63,6 +64,6 @@ def test_the_rule_puts_claimed_jobs_from_the_configured_source_on_the_admission_
         assert [json.loads(m["Body"])["detail"] for m in received] == [sample["detail"]]
         (trigger,) = parse_sqs_event(lambda_event(received[0], "arn:aws:sqs:eu-west-1:1:q"))
         assert trigger.error is None
-        assert trigger.request == ScopeRequest(job_id)
+        assert trigger.request == ScopeRequest(JobRef(job_id))
     finally:
         sqs.purge_queue(QueueUrl=queue)

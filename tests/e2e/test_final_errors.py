@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from click.testing import Result
 
+from pleo_scope.contract import JobRef
 from pleo_scope.errors import JobNotClaimed
 from tooling.ops.cli import EXIT_FAILED, EXIT_STUCK, main
 from tooling.ops.resources import ENV_OF
@@ -75,7 +76,7 @@ def test_a_job_pleo_fails_during_the_walk_gets_nothing_enqueued(stack: Stack) ->
         stack.invoke({"jobId": job.id})
     assert units_of(stack, job) == []
     assert not [k for k in stack.s3_keys(job.id) if k.endswith(("scope.jsonl", "scope.json"))]
-    record = stack.app.app.checkpoints.peek(job.id)
+    record = stack.app.app.checkpoints.peek(JobRef(job.id))
     assert record is not None
     assert record.phase == "walked"  # every page in, nothing published
     assert record.final_error is not None

@@ -9,6 +9,7 @@ import pytest
 
 from pleo_scope.aws.ledger import DynamoPublishLedger
 from pleo_scope.clock import SystemClock
+from pleo_scope.contract import JobRef
 from pleo_scope.errors import WalkInProgress
 from pleo_scope.ports import UnitRecord, WalkState
 from pleo_scope.publishing import entry_hash
@@ -26,7 +27,7 @@ def unit(number: int, ids: list[str], first: int) -> UnitRecord:
 
 
 def begin(stack: Stack, job_id: str, owner: str) -> WalkState:
-    state: WalkState = stack.app.app.checkpoints.begin(job_id, owner, 60.0, None)
+    state: WalkState = stack.app.app.checkpoints.begin(JobRef(job_id), owner, 60.0, None)
     return state
 
 

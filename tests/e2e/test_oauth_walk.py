@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 import pytest
 
 from pleo_scope.clock import Budget, SystemClock
+from pleo_scope.contract import JobRef
 from pleo_scope.oauth import OAuthRefresher
 from pleo_scope.oauth_auth import OAuthCredentialSource
 from pleo_scope.pleo_client import ClientSettings, PleoClient
@@ -70,9 +71,9 @@ def walk_through_expiries(world: OAuthWorld, fast: FastTime, refresher: OAuthRef
     budget = Budget.unbounded(SystemClock())
     until = fast.elapsed() + (EXPIRIES + 0.5) * LIFETIME
     after: str | None = None
-    client.get_job(job.id, budget)
+    client.get_job(JobRef(job.id), budget)
     while fast.elapsed() < until:
-        page = client.get_items_page(job.id, after, budget)
+        page = client.get_items_page(JobRef(job.id), after, budget)
         assert page.has_next_page
         after = page.end_cursor
     client.close()

@@ -16,6 +16,7 @@ import pytest
 from click.testing import Result
 
 from pleo_scope.aws.keys import ledger_pk, ledger_sk
+from pleo_scope.contract import JobRef
 from pleo_scope.ports import NoObserver
 from tooling.build.template import TEMPLATE, Template
 from tooling.ops.cli import EXIT_STUCK, main
@@ -250,7 +251,7 @@ def test_a_stuck_job_is_listed_first_and_retrigger_brings_it_to_published(
     # An invocation in flight elsewhere: it holds the job's lease.
     in_flight_job = stack.new_job(items=45).id
     checkpoints = stack.app.app.checkpoints
-    in_flight = checkpoints.begin(in_flight_job, "another-invocation", 600, None)
+    in_flight = checkpoints.begin(JobRef(in_flight_job), "another-invocation", 600, None)
     try:
         listed = ops_json(stack, "list")
         mine = [s for s in listed if s["jobId"] in (published, stuck, in_flight_job)]

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from pleo_scope.clock import Budget
+from pleo_scope.contract import JobRef
 from pleo_scope.credentials import Credential, StaticCredential
 from pleo_scope.errors import (
     CredentialRejected,
@@ -108,7 +109,7 @@ def test_429_longer_than_the_cap_returns_a_continuation(
     simulator: PleoSimulator, client: PleoClient, clock: FakeClock, job: SimJob
 ) -> None:
     simulator.inject(JOB, Fault("status", at(3), status=429, retry_after="3600"))
-    walker = PageWalker(client, JOB, Budget.unbounded(clock))
+    walker = PageWalker(client, JobRef(JOB), Budget.unbounded(clock))
     assert len(list(walker)) == 2
     assert walker.outcome is not None
     assert (walker.outcome.reason, walker.outcome.wait_seconds) == ("throttled", 3600.0)
@@ -223,7 +224,7 @@ def test_empty_pages_with_a_next_page_continue(
 def test_more_pages_than_the_maximum_fails_loudly(
     simulator: PleoSimulator, client: PleoClient, clock: FakeClock
 ) -> None:
-    walker = PageWalker(client, JOB, Budget.unbounded(clock), max_pages=3)
+    walker = PageWalker(client, JobRef(JOB), Budget.unbounded(clock), max_pages=3)
     with pytest.raises(TooManyPages, match="maximum of 3"):
         list(walker)
     assert simulator.request_count(JOB) == 3
@@ -302,7 +303,7 @@ def test_job_deleted_mid_walk_is_job_not_found(
 
 def test_unknown_job_is_job_not_found(client: PleoClient, clock: FakeClock) -> None:
     with pytest.raises(JobNotFound, match="44444444"):
-        client.get_job("44444444-0000-4000-8000-000000000004", Budget.unbounded(clock))
+        client.get_job(JobRef("44444444-0000-4000-8000-000000000004"), Budget.unbounded(clock))
 
 
 def test_credential_revoked_mid_walk_is_rejected_after_one_reread(
@@ -328,7 +329,7 @@ def test_bearer_token_is_accepted(sim_url: str, clock: FakeClock, job: SimJob) -
     client_ = PleoClient(
         ClientSettings(sim_url), StaticCredential(Credential("accessToken", "sim-access-token"))
     )
-    assert client_.get_job(JOB, Budget.unbounded(clock)).status == "in_progress"
+    assert client_.get_job(JobRef(JOB), Budget.unbounded(clock)).status == "in_progress"
 
 
 def test_page_size_above_the_maximum_is_a_configuration_error(

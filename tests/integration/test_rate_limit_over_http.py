@@ -6,6 +6,7 @@ from __future__ import annotations
 import httpx
 
 from pleo_scope.clock import Budget, SystemClock
+from pleo_scope.contract import JobRef
 from pleo_scope.credentials import Credential, StaticCredential
 from pleo_scope.pleo_client import ClientSettings, PleoClient
 from pleo_scope.walk import PageWalker
@@ -39,7 +40,7 @@ def test_a_paced_walk_in_real_time_gets_no_429(simulator: PleoSimulator, sim_url
     simulator.add_job(SimJob(JOB, generated_items=200))  # 20 pages
     httpx.post(f"{sim_url}/_sim/rate-limit", json={"requests": 10, "perSeconds": 1})
     client = client_for(sim_url, 540)  # 9 per second
-    walker = PageWalker(client, JOB, Budget.unbounded(SystemClock()))
+    walker = PageWalker(client, JobRef(JOB), Budget.unbounded(SystemClock()))
     pages = sum(1 for _ in walker)
     assert pages == 20
     assert client.stats.throttles == 0

@@ -17,11 +17,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pleo_scope.clock import Budget
+from pleo_scope.contract import MAX_WAIT_SECONDS, JobRef
 from pleo_scope.credentials import parse_secret
 from pleo_scope.errors import InvalidEvent, InvalidSecret, MalformedResponse, ScopeError
 from pleo_scope.events import ScopeRequest, parse_event
 from pleo_scope.models import ItemPage, parse_page
-from pleo_scope.pleo_client import MAX_WAIT_SECONDS, RetryDeferred, parse_retry_after
+from pleo_scope.pleo_client import parse_retry_after
+from pleo_scope.ports import RetryDeferred
 from pleo_scope.scope import ScopeBuilder
 from tests.support import START, FakeClock, make_client, reference_scope
 from tooling.pleo_sim import Fault, PleoSimulator, SimJob
@@ -258,7 +260,7 @@ def test_any_retry_after_ends_in_a_result_or_a_typed_error(value: str) -> None:
     )
     clock = FakeClock()
     client = make_client(transport=in_memory_transport(simulator), clock=clock, max_attempts=2)
-    job, error = attempt(lambda: client.get_job(JOB, Budget.from_remaining(clock, 900.0)))
+    job, error = attempt(lambda: client.get_job(JobRef(JOB), Budget.from_remaining(clock, 900.0)))
     if isinstance(error, RetryDeferred):
         assert 0.0 <= error.wait_seconds <= MAX_WAIT_SECONDS
         assert client.stats.retries == 0

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from pleo_scope.admission import AdmissionSettings, admit
+from pleo_scope.contract import JobRef
 from pleo_scope.errors import (
     ConfigurationError,
     InvalidEvent,
@@ -33,7 +34,7 @@ class KeptDeadLetters:
         self.kept.append((trigger.message_id, error_name, reason))
 
 
-A_JOB = ScopeRequest(JOB)
+A_JOB = ScopeRequest(JobRef(JOB))
 
 
 def queued(message_id: str, request: ScopeRequest | None = A_JOB) -> QueuedTrigger:
@@ -54,7 +55,7 @@ def runner(outcomes: dict[str, Exception | None]) -> Any:
 
 def test_each_trigger_is_reported_on_its_own() -> None:
     jobs = [f"{JOB[:-1]}{n}" for n in range(4)]
-    triggers = [queued(f"m{n}", ScopeRequest(job)) for n, job in enumerate(jobs)]
+    triggers = [queued(f"m{n}", ScopeRequest(JobRef(job))) for n, job in enumerate(jobs)]
     triggers.append(queued("m-bad", None))
     outcomes: dict[str, Exception | None] = {
         jobs[1]: PleoUnavailable("503 after the retries"),

@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 
 from pleo_scope.clock import Budget
+from pleo_scope.contract import JobRef
 from pleo_scope.credentials import Credential, StaticCredential
 from pleo_scope.errors import CredentialRejected, PleoThrottled, PleoUnavailable
 from pleo_scope.pleo_client import ClientSettings, PleoClient, RetryPolicy
+from pleo_scope.ports import WalkPosition
 from pleo_scope.scope import ScopeBuilder
-from pleo_scope.walk import PageWalker, WalkPosition
+from pleo_scope.walk import PageWalker
 from tests.support import FakeClock, make_client, reference_scope, walk_scope_bytes
 from tooling.pleo_sim import Fault, PleoSimulator, SimJob
 from tooling.pleo_sim.transport import in_memory_transport
@@ -33,7 +35,7 @@ def test_throttle_longer_than_the_cap_ends_the_walk_with_a_continuation(sim: Ple
     sim.inject(JOB, Fault("status", frozenset({2}), status=429, retry_after="120"))
     clock = FakeClock()
     client = make_client(transport=in_memory_transport(sim), clock=clock)
-    walker = PageWalker(client, JOB, Budget.unbounded(clock))
+    walker = PageWalker(client, JobRef(JOB), Budget.unbounded(clock))
     pages = list(walker)
     assert len(pages) == 1
     assert walker.outcome is not None
@@ -47,7 +49,7 @@ def test_wait_that_does_not_fit_the_budget_is_not_slept(sim: PleoSimulator) -> N
     sim.inject(JOB, Fault("status", frozenset({3}), status=429, retry_after="30"))
     clock = FakeClock()
     client = make_client(transport=in_memory_transport(sim), clock=clock)
-    walker = PageWalker(client, JOB, Budget.from_remaining(clock, 20.0))
+    walker = PageWalker(client, JobRef(JOB), Budget.from_remaining(clock, 20.0))
     pages = list(walker)
     assert [p.number for p in pages] == [1, 2]
     assert walker.outcome is not None
@@ -58,7 +60,7 @@ def test_wait_that_does_not_fit_the_budget_is_not_slept(sim: PleoSimulator) -> N
 def test_no_request_starts_without_time_for_its_worst_case(sim: PleoSimulator) -> None:
     clock = FakeClock()
     client = make_client(transport=in_memory_transport(sim), clock=clock, read_timeout=5.0)
-    walker = PageWalker(client, JOB, Budget.from_remaining(clock, 5.5))  # < 1 s + 5 s
+    walker = PageWalker(client, JobRef(JOB), Budget.from_remaining(clock, 5.5))  # < 1 s + 5 s
     assert list(walker) == []
     assert walker.outcome is not None
     assert walker.outcome.reason == "throttled"
@@ -70,14 +72,14 @@ def test_walk_stops_on_the_time_budget_and_resumes_to_the_same_scope(sim: PleoSi
     client = make_client(transport=in_memory_transport(sim), clock=clock, page_size=50)
     budget = Budget.from_remaining(clock, 100.0)
     builder = ScopeBuilder()
-    walker = PageWalker(client, JOB, budget, safety_margin=1.0)
+    walker = PageWalker(client, JobRef(JOB), budget, safety_margin=1.0)
     for fetched in walker:
         builder.add_items(fetched.page.items)
         clock.sleep(40.0)  # the caller's checkpoint is slow
     assert walker.outcome is not None
     assert walker.outcome.reason == "time_budget"
     assert walker.outcome.position.pages_fetched == 2
-    second = PageWalker(client, JOB, Budget.unbounded(clock), start=walker.outcome.position)
+    second = PageWalker(client, JobRef(JOB), Budget.unbounded(clock), start=walker.outcome.position)
     for fetched in second:
         builder.add_items(fetched.page.items)
     assert second.outcome is not None
@@ -101,7 +103,7 @@ def test_a_rotated_secret_is_read_again_after_a_401(sim: PleoSimulator) -> None:
     client = PleoClient(
         ClientSettings("http://pleo.invalid"), source, transport=in_memory_transport(sim)
     )
-    assert client.get_job(JOB, Budget.unbounded(FakeClock())).status == "in_progress"
+    assert client.get_job(JobRef(JOB), Budget.unbounded(FakeClock())).status == "in_progress"
     assert source.fetches == [False, True]
     assert sim.request_count(JOB) == 2
 
@@ -110,7 +112,7 @@ def test_second_401_is_credential_rejected_without_the_credential(sim: PleoSimul
     sim.api_keys = {}
     client = make_client(transport=in_memory_transport(sim))
     with pytest.raises(CredentialRejected, match="401") as caught:
-        client.get_job(JOB, Budget.unbounded(FakeClock()))
+        client.get_job(JobRef(JOB), Budget.unbounded(FakeClock()))
     assert "sim-api-key" not in str(caught.value)
     assert sim.request_count(JOB) == 2
 
@@ -120,7 +122,7 @@ def test_backoff_is_bounded_full_jitter(sim: PleoSimulator) -> None:
     clock = FakeClock()
     client = make_client(transport=in_memory_transport(sim), clock=clock, max_attempts=5)
     with pytest.raises(PleoThrottled):
-        client.get_job(JOB, Budget.unbounded(clock))
+        client.get_job(JobRef(JOB), Budget.unbounded(clock))
     assert len(clock.sleeps) == 4
     for attempt, slept in enumerate(clock.sleeps, start=1):
         assert 0.0 <= slept <= min(20.0, 0.5 * 2 ** (attempt - 1))
@@ -141,7 +143,7 @@ def test_back_off_never_exceeds_the_retry_after_cap(sim: PleoSimulator) -> None:
         transport=in_memory_transport(sim),
     )
     with pytest.raises(PleoUnavailable):  # retried to the end, never deferred
-        client.get_job(JOB, Budget.unbounded(clock))
+        client.get_job(JobRef(JOB), Budget.unbounded(clock))
     assert len(clock.sleeps) == 7
     assert max(clock.sleeps) <= 1.0
 
@@ -149,7 +151,7 @@ def test_back_off_never_exceeds_the_retry_after_cap(sim: PleoSimulator) -> None:
 def test_resume_from_a_position_fetches_only_the_rest(sim: PleoSimulator) -> None:
     client = make_client(transport=in_memory_transport(sim))
     budget = Budget.unbounded(FakeClock())
-    first = next(iter(PageWalker(client, JOB, budget)))
+    first = next(iter(PageWalker(client, JobRef(JOB), budget)))
     start = WalkPosition(first.page.end_cursor, 1)
     before = sim.request_count(JOB)
     _, pages = walk_scope_bytes_from(client, budget, start)
@@ -160,7 +162,7 @@ def test_resume_from_a_position_fetches_only_the_rest(sim: PleoSimulator) -> Non
 def walk_scope_bytes_from(
     client: PleoClient, budget: Budget, start: WalkPosition
 ) -> tuple[bytes, int]:
-    walker = PageWalker(client, JOB, budget, start=start)
+    walker = PageWalker(client, JobRef(JOB), budget, start=start)
     builder = ScopeBuilder()
     for fetched in walker:
         builder.add_items(fetched.page.items)

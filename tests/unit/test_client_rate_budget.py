@@ -7,7 +7,9 @@ from __future__ import annotations
 import pytest
 
 from pleo_scope.clock import Budget
-from pleo_scope.pleo_client import PleoClient, RetryDeferred
+from pleo_scope.contract import JobRef
+from pleo_scope.pleo_client import PleoClient
+from pleo_scope.ports import RetryDeferred
 from pleo_scope.rate_budget import FleetBudget
 from tests.fakes import InlineExecutor, MemoryRateBudgetStore
 from tests.support import (
@@ -38,7 +40,7 @@ def test_every_request_retries_included_takes_a_slot_of_the_budget() -> None:
     store = MemoryRateBudgetStore()
     budget = FleetBudget(store, "company#default", 300, clock, executor=InlineExecutor())
     client, transport = budgeted_client(simulator, clock, budget)
-    client.get_job(JOB, Budget.unbounded(clock))
+    client.get_job(JobRef(JOB), Budget.unbounded(clock))
     _, pages = walk_scope_bytes(client, JOB, Budget.unbounded(clock))
 
     assert pages == 30
@@ -58,7 +60,7 @@ def test_a_budget_exhausted_beyond_the_time_left_defers_before_any_request() -> 
     budget = FleetBudget(store, "company#default", 60, clock, executor=InlineExecutor())
     client, transport = budgeted_client(simulator, clock, budget)
     with pytest.raises(RetryDeferred) as deferred:
-        client.get_job(JOB, Budget.from_remaining(clock, 60.0))
+        client.get_job(JobRef(JOB), Budget.from_remaining(clock, 60.0))
     assert deferred.value.wait_seconds == pytest.approx(90.0)
     assert transport.starts == []
     assert clock.sleeps == []

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from pleo_scope.contract import JobRef, LoopTicket
 from pleo_scope.errors import InvalidEvent
 from pleo_scope.events import ScopeRequest, parse_event
-from pleo_scope.ports import LoopTicket
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 JOB = "8eb648ab-1f6e-4f4c-9a0e-0c5b9d2c7a10"
@@ -39,18 +39,18 @@ def sample(name: str, job_id: str = JOB) -> dict[str, Any]:
 def test_each_sample_parses_with_the_job_id_in_lower_case(
     name: str, ticket: LoopTicket | None, job_id: str
 ) -> None:
-    assert parse_event(sample(name, job_id)) == ScopeRequest(JOB, ticket)
+    assert parse_event(sample(name, job_id)) == ScopeRequest(JobRef(JOB), ticket)
 
 
 def test_the_loop_state_may_carry_the_rest_of_the_result() -> None:
     state = {**sample("step-functions-loop-state.json"), "done": False, "waitSeconds": 3}
-    assert parse_event(state) == ScopeRequest(JOB, LoopTicket(1, 1))
+    assert parse_event(state) == ScopeRequest(JobRef(JOB), LoopTicket(1, 1))
 
 
 def test_the_loop_state_names_its_execution_and_needs_its_hand_over() -> None:
     arn = "arn:aws:states:eu-west-1:1:execution:m:scope-x-r1-h2-g3"
     state = {"jobId": JOB, "continuation": {"runId": 1, "handOver": 2}, "execution": arn}
-    assert parse_event(state) == ScopeRequest(JOB, LoopTicket(1, 2, arn))
+    assert parse_event(state) == ScopeRequest(JobRef(JOB), LoopTicket(1, 2, arn))
     with pytest.raises(InvalidEvent, match=r"continuation\.handOver: Field required"):
         parse_event({"jobId": JOB, "continuation": {"runId": 1}})
 
@@ -124,7 +124,8 @@ def test_an_event_that_is_not_an_object_is_invalid(event: object) -> None:
 def test_the_event_parser_loads_no_validation_library() -> None:
     # Issue 14: the layer no longer ships pydantic / the Powertools parser; a parser that
     # imported them would pass here in the dev venv and fail in Lambda. Loop-state fields
-    # (e.g. a hand-over number) are added to `_loop_state` with `_Checker`'s helpers.
+    # (e.g. a hand-over number) are added to `contract.Continuation.read` with the helpers of
+    # `checks.FieldChecker`.
     code = (
         "import sys, pleo_scope.events; "
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] == 'pydantic' "

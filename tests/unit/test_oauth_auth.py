@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from pleo_scope.clock import Budget
+from pleo_scope.contract import JobRef
 from pleo_scope.errors import RelinkNeeded
 from pleo_scope.oauth import OAuthRefresher
 from pleo_scope.oauth_auth import OAuthAuth, OAuthCredentialSource
@@ -122,8 +123,8 @@ def test_the_pleo_clients_reread_after_a_401_goes_past_the_rejected_version() ->
         transport=httpx.MockTransport(pleo),
     )
     budget = Budget.unbounded(FakeClock())
-    client.get_items_page("job", None, budget)
+    client.get_items_page(JobRef("job"), None, budget)
     tokens.rotations += 1
-    client.get_items_page("job", None, budget)
+    client.get_items_page(JobRef("job"), None, budget)
     assert pleo.statuses == [200, 401, 200]
     assert tokens.calls == 2

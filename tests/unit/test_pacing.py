@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 
 from pleo_scope.clock import Budget
+from pleo_scope.contract import JobRef
 from pleo_scope.pacing import Pacer
-from pleo_scope.pleo_client import PleoClient, RetryDeferred
+from pleo_scope.pleo_client import PleoClient
+from pleo_scope.ports import RetryDeferred
 from tests.support import (
     FakeClock,
     StampingTransport,
@@ -80,7 +82,7 @@ def test_retries_and_the_job_check_are_paced_too() -> None:
     simulator.inject(JOB, Fault("status", frozenset({2, 3}), status=503, endpoint="any"))
     client, transport = paced_client(simulator, clock, 60)  # one start per second
 
-    client.get_job(JOB, Budget.unbounded(clock))
+    client.get_job(JobRef(JOB), Budget.unbounded(clock))
     walk_scope_bytes(client, JOB, Budget.unbounded(clock))
 
     assert len(transport.starts) == 6  # job, 503, 503, then 3 pages
@@ -93,8 +95,8 @@ def test_a_slot_that_does_not_fit_the_budget_defers_without_a_request() -> None:
     simulator = PleoSimulator()
     simulator.add_job(SimJob(JOB, generated_items=30))
     client, transport = paced_client(simulator, clock, 6)  # one start per 10 s
-    client.get_job(JOB, Budget.unbounded(clock))
+    client.get_job(JobRef(JOB), Budget.unbounded(clock))
     with pytest.raises(RetryDeferred) as deferred:
-        client.get_job(JOB, Budget.from_remaining(clock, 12.0))  # 10 s + 6 s worst case
+        client.get_job(JobRef(JOB), Budget.from_remaining(clock, 12.0))  # 10 s + 6 s worst case
     assert deferred.value.wait_seconds == pytest.approx(10.0)
     assert len(transport.starts) == 1

@@ -12,10 +12,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from pleo_scope.clock import Budget
+from pleo_scope.contract import JobRef, LoopTicket
 from pleo_scope.errors import JobNotFound, RepeatedCursor
-from pleo_scope.ports import LoopTicket, WalkState
+from pleo_scope.ports import WalkPosition, WalkState
 from pleo_scope.service import ScopeJobService, ServiceSettings
-from pleo_scope.walk import WalkPosition
 from tests.fakes import (
     MemoryArchive,
     MemoryCheckpoints,
@@ -118,9 +118,9 @@ def test_pages_are_checkpointed_in_order_over_archived_pages_only(
     service = make_service(simulator, depth, archive=archive, checkpoints=checkpoints)
     observer = InFlight()
     service.observer = observer
-    result, _ = service.run(JOB, Budget.unbounded(service.clock), "invocation-1")
-    assert result["done"]
-    assert result["pagesFetched"] == 30
+    result, _ = service.run(JobRef(JOB), Budget.unbounded(service.clock), "invocation-1")
+    assert result.done
+    assert result.pages_fetched == 30
     assert archive.get_scope(JOB) == expected(simulator)
     # Moves follow each other; several pages per move once pages pile up behind a slow one.
     assert [a for a, _ in checkpoints.moves] == [0] + [b for _, b in checkpoints.moves[:-1]]
@@ -148,13 +148,13 @@ def test_an_s3_failure_in_the_pipeline_is_raised_as_is_and_nothing_stays_running
     service = make_service(simulator, 4, archive=archive, checkpoints=checkpoints)
     threads = threading.active_count()
     with pytest.raises(ClientError, match="InternalError"):
-        service.run(JOB, Budget.unbounded(service.clock), "invocation-1")
+        service.run(JobRef(JOB), Budget.unbounded(service.clock), "invocation-1")
     assert threading.active_count() == threads
     assert checkpoints.records[JOB].pages_fetched < 7
     # The rerun fetches again from the checkpoint and finishes the same scope.
     archive.failing = False
-    result, _ = service.run(JOB, Budget.unbounded(service.clock), "invocation-2")
-    assert result["done"]
+    result, _ = service.run(JobRef(JOB), Budget.unbounded(service.clock), "invocation-2")
+    assert result.done
     assert service.archive.get_scope(JOB, 1) == expected(simulator)
 
 
@@ -165,14 +165,14 @@ def test_a_cursor_loop_across_invocations_is_repeated_cursor(
     """A, B, A: A followed in the first invocation, repeated in the second."""
     service = make_service(simulator, depth)
     budget = Budget.from_remaining(service.clock, 9.0)  # a few pages, then time is up
-    first, _ = service.run(JOB, budget, "invocation-1")
-    assert first["done"] is False
-    walked = first["pagesFetched"]
+    first, _ = service.run(JobRef(JOB), budget, "invocation-1")
+    assert first.done is False
+    walked = first.pages_fetched
     assert walked >= 1
     # The simulator's repeat_cursor answers the first page's endCursor again.
     simulator.inject(JOB, Fault("repeat_cursor", times=1))
     with pytest.raises(RepeatedCursor, match=f"page {walked + 1}"):
-        service.run(JOB, Budget.unbounded(service.clock), "loop-1", ticket=LoopTicket(1, 1))
+        service.run(JobRef(JOB), Budget.unbounded(service.clock), "loop-1", ticket=LoopTicket(1, 1))
     assert service.checkpoints.records[JOB].pages_fetched == walked  # type: ignore[attr-defined]
 
 
@@ -182,7 +182,7 @@ def test_a_cursor_loop_within_an_invocation_stops_before_the_loops_page(
     service = make_service(simulator, 8)
     simulator.inject(JOB, Fault("repeat_cursor", frozenset({5}), times=1))  # job check is #1
     with pytest.raises(RepeatedCursor, match="page 4"):
-        service.run(JOB, Budget.unbounded(service.clock), "invocation-1")
+        service.run(JobRef(JOB), Budget.unbounded(service.clock), "invocation-1")
     assert simulator.request_count(JOB) == 5  # the repeated cursor is never requested
     assert service.checkpoints.records[JOB].pages_fetched <= 3  # type: ignore[attr-defined]
 
@@ -196,5 +196,5 @@ def test_a_pleo_failure_mid_walk_keeps_the_pages_fetched_before_it(
     service = make_service(simulator, depth, archive=archive, checkpoints=checkpoints)
     simulator.inject(JOB, Fault("delete_job", frozenset({6})))  # job check, then pages 1-4
     with pytest.raises(JobNotFound):
-        service.run(JOB, Budget.unbounded(service.clock), "invocation-1")
+        service.run(JobRef(JOB), Budget.unbounded(service.clock), "invocation-1")
     assert checkpoints.records[JOB].pages_fetched == 4

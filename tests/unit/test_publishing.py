@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from pleo_scope.clock import Budget
+from pleo_scope.contract import JobRef
 from pleo_scope.errors import PublishFailed, UnitTooLarge, WalkInProgress
 from pleo_scope.invocation import InvocationStats, ServiceSettings
 from pleo_scope.ports import NoObserver, WalkState
@@ -52,7 +53,7 @@ class Harness:
         if new_run:
             state = self.checkpoints.records[JOB]
             self.checkpoints.records[JOB] = state.but(phase="published")
-        state = self.checkpoints.begin(JOB, owner, 60.0, None)
+        state = self.checkpoints.begin(JobRef(JOB), owner, 60.0, None)
         if state.phase == "walking":
             state = self.checkpoints.update(
                 state,

@@ -5,9 +5,10 @@ import math
 import pytest
 
 from pleo_scope.clock import Budget
+from pleo_scope.contract import MAX_WAIT_SECONDS, Continuing, JobRef, LoopTicket
 from pleo_scope.errors import PleoUnavailable
-from pleo_scope.pleo_client import MAX_WAIT_SECONDS, RetryDeferred, parse_retry_after
-from pleo_scope.ports import LoopTicket
+from pleo_scope.pleo_client import parse_retry_after
+from pleo_scope.ports import RetryDeferred
 from pleo_scope.service import ScopeJobService
 from pleo_scope.walk import PageWalker
 from tests.fakes import (
@@ -63,7 +64,7 @@ def test_a_retry_after_past_any_bound_defers_with_a_bounded_integer_wait(
     sim.inject(JOB, Fault("status", frozenset({2}), status=429, retry_after=header))
     clock = FakeClock()
     client = make_client(transport=in_memory_transport(sim), clock=clock)
-    walker = PageWalker(client, JOB, Budget.unbounded(clock))
+    walker = PageWalker(client, JobRef(JOB), Budget.unbounded(clock))
     assert [page.number for page in walker] == [1]
     assert walker.outcome is not None
     assert (walker.outcome.reason, walker.outcome.wait_seconds) == ("throttled", MAX_WAIT_SECONDS)
@@ -82,16 +83,16 @@ def test_the_retry_counter_counts_only_retries_that_reached_pleo(sim: PleoSimula
     # A 429 asking for more than the cap: deferred, so no retry was made.
     sim.inject(JOB, Fault("status", frozenset({1}), status=429, retry_after="120", endpoint="job"))
     with pytest.raises(RetryDeferred):
-        client.get_job(JOB, Budget.unbounded(clock))
+        client.get_job(JobRef(JOB), Budget.unbounded(clock))
     assert (client.stats.requests, client.stats.retries) == (1, 0)
     # A 503, then a retry that succeeds: one retry.
     sim.inject(JOB, Fault("status", frozenset({2}), status=503, endpoint="job"))
-    client.get_job(JOB, Budget.unbounded(clock))
+    client.get_job(JobRef(JOB), Budget.unbounded(clock))
     assert (client.stats.requests, client.stats.retries) == (3, 1)
     # 503s to the end: two retries made after the first attempt.
     sim.inject(JOB, Fault("status", status=503, endpoint="job"))
     with pytest.raises(PleoUnavailable):
-        client.get_job(JOB, Budget.unbounded(clock))
+        client.get_job(JobRef(JOB), Budget.unbounded(clock))
     assert (client.stats.requests, client.stats.retries) == (6, 3)
 
 
@@ -110,15 +111,16 @@ def test_an_infinite_retry_after_mid_walk_is_a_continuation_and_a_later_run_comp
         hand_over=RecordingHandOver(),
         clock=clock,
     )
-    result, stats = service.run(JOB, Budget.unbounded(clock), "trigger")
-    assert (result["done"], result["phase"], result["pagesFetched"]) == (False, "walking", 1)
-    assert result["waitSeconds"] == MAX_WAIT_SECONDS
-    assert isinstance(result["waitSeconds"], int)
+    result, stats = service.run(JobRef(JOB), Budget.unbounded(clock), "trigger")
+    assert isinstance(result, Continuing)
+    assert (result.phase, result.pages_fetched) == ("walking", 1)
+    assert result.wait_seconds == MAX_WAIT_SECONDS
+    assert isinstance(result.wait_seconds, int)
     assert (stats.pleo_retries, stats.pleo_throttles) == (0, 1)
     assert not [key for key in archive.objects if key.endswith(("scope.jsonl", "scope.json"))]
     assert service.queue.messages == []  # type: ignore[attr-defined]
     # The loop of the execution it handed over to goes on once the wait is over.
-    final, _ = service.run(JOB, Budget.unbounded(clock), "loop", LoopTicket(1, 1))
-    assert final["done"] is True
+    final, _ = service.run(JobRef(JOB), Budget.unbounded(clock), "loop", LoopTicket(1, 1))
+    assert final.done is True
     job = sim.job(JOB)
     assert archive.get_scope(JOB) == reference_scope([job.item_at(i) for i in range(250)])

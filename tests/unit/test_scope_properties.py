@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pleo_scope.clock import Budget
+from pleo_scope.contract import JobRef
 from pleo_scope.scope import ScopeBuilder
 from pleo_scope.walk import PageWalker
 from tests.support import FakeClock, make_client, reference_scope
@@ -53,13 +54,13 @@ def walk(items: list[dict[str, Any]], sizes: list[int], interrupt_after: int | N
     client = CLIENT
     budget = Budget.unbounded(FakeClock())
     builder = ScopeBuilder()
-    walker = PageWalker(client, job_id, budget, max_pages=10_000)
+    walker = PageWalker(client, JobRef(job_id), budget, max_pages=10_000)
     for fetched in walker:
         builder.add_items(fetched.page.items)
         if fetched.number == interrupt_after and fetched.page.has_next_page:
             # Crash here; a new walker resumes from the checkpointed position.
             walker = PageWalker(
-                client, job_id, budget, start=fetched.next_position, max_pages=10_000
+                client, JobRef(job_id), budget, start=fetched.next_position, max_pages=10_000
             )
             for rest in walker:
                 builder.add_items(rest.page.items)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from pleo_scope.contract import JobRef
 from pleo_scope.errors import InvalidEvent
 from pleo_scope.events import ScopeRequest
 from pleo_scope.sqs_trigger import is_sqs_event, parse_body, parse_sqs_event
@@ -40,8 +41,12 @@ def test_the_rule_s_event_and_a_direct_trigger_parse_as_they_do_unwrapped() -> N
     )
     assert is_sqs_event(event)
     first, second = parse_sqs_event(event)
-    assert (first.message_id, first.request, first.error) == ("m-1", ScopeRequest(JOB), None)
-    assert (second.message_id, second.request) == ("m-2", ScopeRequest(JOB))
+    assert (first.message_id, first.request, first.error) == (
+        "m-1",
+        ScopeRequest(JobRef(JOB)),
+        None,
+    )
+    assert (second.message_id, second.request) == ("m-2", ScopeRequest(JobRef(JOB)))
 
 
 def test_how_long_a_trigger_waited_and_its_receives_are_read_from_the_attributes() -> None:
@@ -72,7 +77,7 @@ def test_how_long_a_trigger_waited_and_its_receives_are_read_from_the_attributes
 )
 def test_a_bad_body_is_an_invalid_event_of_its_own_record(body: Any, complaint: str) -> None:
     good, bad = parse_sqs_event(sqs_event(record({"jobId": JOB}), record(body, "m-bad")))
-    assert good.request == ScopeRequest(JOB)
+    assert good.request == ScopeRequest(JobRef(JOB))
     assert bad.message_id == "m-bad"
     assert bad.request is None
     assert isinstance(bad.error, InvalidEvent)
@@ -107,4 +112,4 @@ def test_a_record_without_a_message_id_cannot_be_reported_and_fails_the_batch() 
 
 
 def test_parse_body_is_parse_event_on_the_json() -> None:
-    assert parse_body(json.dumps({"jobId": JOB})) == ScopeRequest(JOB)
+    assert parse_body(json.dumps({"jobId": JOB})) == ScopeRequest(JobRef(JOB))

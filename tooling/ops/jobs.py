@@ -14,9 +14,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from pleo_scope.aws.checkpoints import DynamoCheckpointStore
-from pleo_scope.aws.hand_over import StepFunctionsHandOver, execution_name
+from pleo_scope.aws.hand_over import StepFunctionsHandOver
 from pleo_scope.aws.keys import pointer_key, run_manifest_key, run_scope_key
 from pleo_scope.clock import SystemClock
+from pleo_scope.contract import ExecutionName, JobRef
 from pleo_scope.errors import FINAL_ERRORS
 from pleo_scope.ports import WalkState
 
@@ -208,7 +209,7 @@ class Jobs:
         self._state_machine_arn = state_machine_arn
 
     def status(self, job_id: str) -> JobStatus:
-        record = self._checkpoints.peek(job_id)
+        record = self._checkpoints.peek(JobRef(job_id))
         if record is None:
             raise JobNotKnown(
                 f"export job {job_id} has no walk record: it was never triggered on this stack"
@@ -388,9 +389,9 @@ def _failure(job_id: str, record: WalkState, execution: Execution | None) -> Fai
 
 
 def _of_job(execution_arn: str, job_id: str) -> bool:
-    """Execution names start with the job's id ("scope-{jobId}-r{run}-..."; hand_over.py)."""
+    """Execution names start with the job's id (contract.ExecutionName)."""
     name = execution_arn.rsplit(":", 1)[-1]
-    return name.startswith(execution_name(job_id, 0, 0).split("-r0-", 1)[0] + "-")
+    return name.startswith(ExecutionName.job_prefix(job_id))
 
 
 def _iso(moment: datetime | None) -> str | None:

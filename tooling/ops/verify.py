@@ -18,6 +18,7 @@ from pleo_scope.aws.checkpoints import DynamoCheckpointStore
 from pleo_scope.aws.keys import pointer_key, run_manifest_key, run_scope_key
 from pleo_scope.aws.ledger import DynamoPublishLedger
 from pleo_scope.clock import SystemClock
+from pleo_scope.contract import JobRef
 from pleo_scope.models import IN_SCOPE_STATUSES, decode_json
 from pleo_scope.ports import WalkState
 from pleo_scope.publishing import entry_hash
@@ -86,7 +87,7 @@ class Verifier:
 
     def verify(self, job_id: str) -> Verification:
         result = Verification(job_id)
-        record = self._checkpoints.peek(job_id)
+        record = self._checkpoints.peek(JobRef(job_id))
         if record is None:
             result.add("walk record", False, "none: the job was never triggered on this stack")
             return result

@@ -25,6 +25,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from pleo_scope.contract import JobRef
 from pleo_scope.ownership import Ownership
 from pleo_scope.ports import NoObserver
 from tooling.pleo_sim import Fault, SimJob
@@ -213,7 +214,7 @@ class Soak:
 
     def owned_by_running_execution(self, job_id: str) -> bool:
         service = self.stack.app.app.service
-        owner = Ownership(service.checkpoints, service.hand_over).find_owner(job_id)
+        owner = Ownership(service.checkpoints, service.hand_over).find_owner(JobRef(job_id))
         return owner.running_execution is not None
 
     # -- fault injection ----------------------------------------------------------------------

@@ -29,6 +29,7 @@ from botocore.exceptions import ClientError
 from moto.sqs import models as moto_sqs_models
 
 from pleo_scope.clock import Budget, SystemClock
+from pleo_scope.contract import MAX_WAIT_SECONDS, JobRef
 from pleo_scope.credentials import Credential, StaticCredential, parse_secret
 from pleo_scope.errors import (
     ConfigurationError,
@@ -40,14 +41,15 @@ from pleo_scope.errors import (
 )
 from pleo_scope.events import parse_event
 from pleo_scope.models import parse_page
-from pleo_scope.pleo_client import (
-    MAX_WAIT_SECONDS,
-    ClientSettings,
-    PleoClient,
+from pleo_scope.pleo_client import ClientSettings, PleoClient, RetryPolicy
+from pleo_scope.ports import (
+    NoObserver,
+    OutgoingMessage,
     RetryDeferred,
-    RetryPolicy,
+    StepObserver,
+    UnitRecord,
+    WalkState,
 )
-from pleo_scope.ports import NoObserver, OutgoingMessage, StepObserver, UnitRecord, WalkState
 from pleo_scope.scope import ScopeBuilder
 from pleo_scope.settings import Settings
 from tooling.pleo_sim import Fault, PleoSimulator, SimJob
@@ -340,7 +342,7 @@ def aws_rows(stack: Stack, runs: int) -> list[Row]:
     for _ in range(runs):
         job = stack.new_job(items=45)
         # Another invocation holds the job for 1 s (and then dies without releasing it).
-        stack.app.app.checkpoints.begin(job.id, "another-invocation", 1.0, None)
+        stack.app.app.checkpoints.begin(JobRef(job.id), "another-invocation", 1.0, None)
         run_until_done(stack, job, row, NoObserver(), retry_delay=1.5)
         settle(stack, job, row)
     rows.append(row)
@@ -511,7 +513,7 @@ def _retry_after(job: str, rng: random.Random) -> str:
         transport=in_memory_transport(simulator),
     )
     try:
-        client.get_job(job, Budget.unbounded(SystemClock()))
+        client.get_job(JobRef(job), Budget.unbounded(SystemClock()))
     except RetryDeferred as deferred:
         if not 0.0 <= deferred.wait_seconds <= MAX_WAIT_SECONDS:
             raise _WrongResult("deferral wait out of bounds") from None

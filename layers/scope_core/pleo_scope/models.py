@@ -11,9 +11,6 @@ from typing import Any
 from pleo_scope.errors import MalformedResponse
 
 CLAIMED = "in_progress"
-DEFAULT_TENANT: str | None = None
-"""The `companyId` of results, manifests and units until tenants exist (contract v3: null
-for the default tenant)."""
 IN_SCOPE_STATUSES = frozenset({"pending", "in_progress"})
 KNOWN_ITEM_STATUSES = frozenset({"pending", "in_progress", "successful", "failed", "abandoned"})
 

@@ -8,11 +8,19 @@ for the hand-over that started its execution.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from pleo_scope.contract import (
+    Continuation,
+    Continuing,
+    HandedOver,
+    JobRef,
+    LoopInput,
+    LoopTicket,
+)
 from pleo_scope.errors import HandOverFailed, WalkSuperseded
-from pleo_scope.ports import CheckpointStore, HandOver, LoopTicket, WalkState
+from pleo_scope.ports import CheckpointStore, HandOver, WalkState
 
 START_ATTEMPTS = 3
 
@@ -37,8 +45,8 @@ class Ownership:
     checkpoints: CheckpointStore
     hand_over: HandOver
 
-    def find_owner(self, job_id: str) -> Owner:
-        record = self.checkpoints.peek(job_id)
+    def find_owner(self, job: JobRef) -> Owner:
+        record = self.checkpoints.peek(job)
         if record is None or record.phase == "published" or record.execution_arn is None:
             return Owner(record, None)
         return Owner(record, self.hand_over.running_execution(record.execution_arn))
@@ -58,32 +66,28 @@ class Ownership:
             changes["execution_arn"] = ticket.execution_arn
         return self.checkpoints.update(state, **changes) if changes else state
 
-    def hand_over_walk(self, state: WalkState, continuation: dict[str, Any]) -> str:
-        """Start a new execution for the rest of the walk (under the lease); returns its ARN.
-        The record names it before it starts, so that no trigger can miss it."""
-        run_id = continuation["continuation"]["runId"]
+    def hand_over_walk(self, state: WalkState, result: Continuing) -> Continuing:
+        """Start a new execution for the rest of the walk (under the lease); returns the
+        result naming it. The record names it before it starts, so that no trigger can
+        miss it."""
         number = state.hand_overs
         for _ in range(START_ATTEMPTS):
             number += 1
-            arn = self.hand_over.execution_arn(state.job_id, run_id, number)
+            continuation = replace(result.continuation, hand_over=number)
+            loop = LoopInput(continuation, result.wait_seconds)
+            arn = self.hand_over.execution_arn(loop.execution_name)
             state = self.checkpoints.update(state, hand_overs=number, execution_arn=arn)
-            if self.hand_over.start(state.job_id, run_id, number, continuation["waitSeconds"]):
-                continuation["continuation"]["handOver"] = number
-                return arn
-        raise HandOverFailed(
-            f"export job {state.job_id}: {START_ATTEMPTS} execution names in a row were taken"
-        )
+            if self.hand_over.start(loop):
+                return result.handing_over(number, arn)
+        raise HandOverFailed(f"{state.job}: {START_ATTEMPTS} execution names in a row were taken")
 
 
-def adopted(record: WalkState, execution_arn: str) -> dict[str, Any]:
+def adopted(record: WalkState, execution_arn: str) -> Continuing:
     """A trigger's answer when a running execution owns the walk: nothing was touched."""
-    return {
-        "jobId": record.job_id,
-        "done": False,
-        "phase": record.phase,
-        "pagesFetched": record.pages_fetched,
-        "itemsPublished": record.items_published,
-        "waitSeconds": 0,
-        "continuation": {"runId": record.run_id, "handOver": record.hand_overs},
-        "handedOver": {"executionArn": execution_arn, "adopted": True},
-    }
+    return Continuing(
+        Continuation(record.job, record.run_id, record.hand_overs),
+        record.phase,
+        record.pages_fetched,
+        record.items_published,
+        handed_over=HandedOver(execution_arn, adopted=True),
+    )

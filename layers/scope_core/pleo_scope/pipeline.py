@@ -25,8 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from pleo_scope.clock import Clock
 from pleo_scope.errors import RepeatedCursor
-from pleo_scope.ports import CheckpointStore, ScopeArchive, StepObserver, WalkState
-from pleo_scope.walk import CursorRegistry, FetchedPage
+from pleo_scope.ports import CheckpointStore, CursorRegistry, ScopeArchive, StepObserver, WalkState
+from pleo_scope.walk import FetchedPage
 
 WORKERS = 4  # page writes in parallel: enough to hide S3 and DynamoDB round trips
 

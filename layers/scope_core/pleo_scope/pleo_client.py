@@ -1,4 +1,4 @@
-"""HTTP client for the two Export API reads this project makes.
+"""The Pleo port over HTTP (httpx): the two Export API reads this project makes.
 
 One instance per process (connection reuse). Every call takes the invocation's `Budget`:
 a retry whose wait would not fit in it, or is longer than the cap, raises `RetryDeferred`
@@ -25,6 +25,7 @@ from tenacity import (
 )
 
 from pleo_scope.clock import Budget, Clock, SystemClock
+from pleo_scope.contract import JobRef
 from pleo_scope.credentials import CredentialSource
 from pleo_scope.errors import (
     BadRequest,
@@ -39,27 +40,15 @@ from pleo_scope.errors import (
 )
 from pleo_scope.models import ExportJob, ItemPage, NotJson, decode_json, parse_job, parse_page
 from pleo_scope.pacing import Pacer
+from pleo_scope.ports import PleoStats, RetryDeferred
 from pleo_scope.rate_budget import RequestSlots, SlotUnavailable
 
 USER_AGENT = "pleo-export-scope/0.1"
-MAX_WAIT_SECONDS = 86_400
-"""The longest wait a continuation asks for (the loop's `waitSeconds` bound)."""
 
 # httpcore logs at DEBUG what goes wrong while sending request headers, the header value
 # (Authorization included) in the exception's text. Keep it quiet whatever level the
 # function runs at, as wiring.py does for botocore.
 logging.getLogger("httpcore").setLevel(logging.INFO)
-
-
-class RetryDeferred(TransientPleoError):
-    """The next attempt must wait longer than this invocation can (or may) sleep."""
-
-    def __init__(self, wait_seconds: float, reason: str) -> None:
-        # Finite and within the loop's bound, whatever Pleo asked for (Retry-After: inf).
-        wait_seconds = MAX_WAIT_SECONDS if math.isnan(wait_seconds) else wait_seconds
-        wait_seconds = min(max(wait_seconds, 0.0), MAX_WAIT_SECONDS)
-        super().__init__(f"{reason}; next attempt in {wait_seconds:.1f}s")
-        self.wait_seconds = wait_seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,17 +59,6 @@ class RetryPolicy:
     backoff_max: float = 20.0
     max_retry_after: float = 60.0
     """A longer wait (Retry-After or back-off) ends the invocation with a continuation."""
-
-
-@dataclass(slots=True)
-class ClientStats:
-    requests: int = 0
-    retries: int = 0
-    throttles: int = 0
-    paced_seconds: float = 0.0
-    """Time spent waiting for a slot under `max_requests_per_minute`."""
-    timeouts: int = 0
-    """Requests given up on at the time-out (Pleo may still have answered them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +91,7 @@ class PleoClient:
         """`slots`: the rate budget every request takes a slot from (the tenant's fleet-wide
         budget); None: this client paces itself under `max_requests_per_minute`."""
         self.settings = settings
-        self.stats = ClientStats()
+        self.stats = PleoStats()
         self._credentials = credentials
         self._clock = clock or SystemClock()
         self._rng = rng or random.Random()
@@ -134,7 +112,8 @@ class PleoClient:
     def close(self) -> None:
         self._http.close()
 
-    def get_job(self, job_id: str, budget: Budget) -> ExportJob:
+    def get_job(self, job: JobRef, budget: Budget) -> ExportJob:
+        job_id = job.job_id
         return self._call(
             f"/v3/export-jobs/{job_id}",
             {},
@@ -144,7 +123,8 @@ class PleoClient:
             what=f"export job {job_id}",
         )
 
-    def get_items_page(self, job_id: str, after: str | None, budget: Budget) -> ItemPage:
+    def get_items_page(self, job: JobRef, after: str | None, budget: Budget) -> ItemPage:
+        job_id = job.job_id
         params: dict[str, str | int] = {"limit": self.settings.page_size}
         if after is not None:
             params["after"] = after

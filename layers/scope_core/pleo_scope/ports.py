@@ -1,18 +1,88 @@
-"""What the scope service needs from the outside world, as protocols. The AWS adapters live in
-`pleo_scope.aws`; in-memory fakes for unit tests in `tests/fakes.py`."""
+"""What the scope service needs from the outside world, as protocols. The Pleo adapter is
+`pleo_scope.pleo_client`, the AWS adapters live in `pleo_scope.aws`; in-memory fakes for unit
+tests in `tests/fakes.py`. Importing this module loads no HTTP or AWS library."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
-from pleo_scope.models import JsonObject
-from pleo_scope.walk import CursorRegistry, WalkPosition
+from pleo_scope.clock import Budget
+from pleo_scope.contract import (
+    MAX_WAIT_SECONDS,
+    ExecutionName,
+    JobRef,
+    LoopInput,
+    LoopTicket,
+    Phase,
+    ScopeLocation,
+)
+from pleo_scope.errors import TransientPleoError
+from pleo_scope.models import ExportJob, ItemPage, JsonObject
 
-Phase = Literal["walking", "walked", "scoped", "published"]
-"""walking: pages still to fetch · walked: every page in S3 · scoped: scope.jsonl and
-scope.json written · published: every in-scope item on the queue."""
+# -- Pleo -----------------------------------------------------------------------------------
+
+
+class RetryDeferred(TransientPleoError):
+    """The next attempt must wait longer than this invocation can (or may) sleep: a Pleo
+    port raises it instead of sleeping, and the step ends with a continuation that waits."""
+
+    def __init__(self, wait_seconds: float, reason: str) -> None:
+        # Finite and within the loop's bound, whatever Pleo asked for (Retry-After: inf).
+        wait_seconds = MAX_WAIT_SECONDS if math.isnan(wait_seconds) else wait_seconds
+        wait_seconds = min(max(wait_seconds, 0.0), MAX_WAIT_SECONDS)
+        super().__init__(f"{reason}; next attempt in {wait_seconds:.1f}s")
+        self.wait_seconds = wait_seconds
+
+
+@dataclass(slots=True)
+class PleoStats:
+    """What a Pleo port counts over its life (the service reports the deltas per invocation)."""
+
+    requests: int = 0
+    retries: int = 0
+    throttles: int = 0
+    paced_seconds: float = 0.0
+    """Time spent waiting for a slot under the request rate limit."""
+    timeouts: int = 0
+    """Requests given up on at the time-out (Pleo may still have answered them)."""
+
+
+class Pleo(Protocol):
+    """The two Export API reads the walk makes. Each call spends from `budget`; a wait that
+    does not fit in it (or passes the cap) is `RetryDeferred`, never a sleep past the budget."""
+
+    @property
+    def stats(self) -> PleoStats: ...
+
+    def get_job(self, job: JobRef, budget: Budget) -> ExportJob: ...
+
+    def get_items_page(self, job: JobRef, after: str | None, budget: Budget) -> ItemPage: ...
+
+
+# -- the walk's checkpoint ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WalkPosition:
+    """Where a walk stands: the cursor of the next request (None = first page)."""
+
+    after: str | None = None
+    pages_fetched: int = 0
+
+
+class CursorRegistry(Protocol):
+    """Remembers which page each followed cursor led to, across the whole walk."""
+
+    def record(self, cursor: str, page_number: int) -> bool:
+        """False when `cursor` was already recorded for a different page (a cursor loop).
+
+        Recording the same cursor for the same page again is allowed: that is a page
+        fetched twice because a crash came between its fetch and its checkpoint.
+        """
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +128,12 @@ class WalkState:
     """The hand-over whose loop invocation holds the lease; None for a trigger."""
     final_error: FinalError | None = None
     """Set when the run ended on a final error; cleared when an invocation takes the lease."""
+    company_id: str | None = None
+    """The job's company (None: the default tenant)."""
+
+    @property
+    def job(self) -> JobRef:
+        return JobRef(self.job_id, self.company_id)
 
     @property
     def position(self) -> WalkPosition:
@@ -67,24 +143,15 @@ class WalkState:
         return replace(self, **changes)
 
 
-@dataclass(frozen=True, slots=True)
-class LoopTicket:
-    """What a Step Functions loop invocation works for: a run, under one hand-over."""
-
-    run_id: int
-    hand_over: int
-    execution_arn: str | None = None
-
-
 class CheckpointStore(Protocol):
-    def peek(self, job_id: str) -> WalkState | None:
+    def peek(self, job: JobRef) -> WalkState | None:
         """The job's walk record as it stands, without taking the lease (`owner` is the
         lease holder's)."""
         ...
 
     def begin(
         self,
-        job_id: str,
+        job: JobRef,
         owner: str,
         lease_seconds: float,
         ticket: LoopTicket | None,
@@ -124,19 +191,12 @@ class CheckpointStore(Protocol):
 
     def release(self, state: WalkState) -> None: ...
 
-    def record_final_error(self, job_id: str, owner: str, error: FinalError) -> None:
+    def record_final_error(self, job: JobRef, owner: str, error: FinalError) -> None:
         """Keep the final error on the job's walk record, if there is one and no other
         invocation holds its lease; otherwise nothing."""
         ...
 
     def cursors(self, state: WalkState) -> CursorRegistry: ...
-
-
-@dataclass(frozen=True, slots=True)
-class ScopeLocation:
-    bucket: str
-    key: str
-    manifest_key: str
 
 
 class ScopeArchive(Protocol):
@@ -214,11 +274,11 @@ class PublishLedger(Protocol):
 
 
 class HandOver(Protocol):
-    def execution_arn(self, job_id: str, run_id: int, hand_over: int) -> str:
-        """The ARN the first execution of this hand-over gets (known before it starts)."""
+    def execution_arn(self, name: ExecutionName) -> str:
+        """The ARN the execution of that name gets (known before it starts)."""
         ...
 
-    def start(self, job_id: str, run_id: int, hand_over: int, wait_seconds: int) -> bool:
+    def start(self, loop: LoopInput) -> bool:
         """Start the hand-over's first execution. False when its name is already taken by
         an execution that is no longer running."""
         ...

@@ -18,7 +18,6 @@ from itertools import batched
 from pleo_scope.clock import Budget
 from pleo_scope.errors import PublishFailed, UnitTooLarge
 from pleo_scope.invocation import InvocationStats, ServiceSettings
-from pleo_scope.models import DEFAULT_TENANT
 from pleo_scope.ports import (
     CheckpointStore,
     OutgoingMessage,
@@ -182,7 +181,7 @@ class Publisher:
         location = self.archive.location(state.job_id, state.run_id)
         body = {
             "jobId": state.job_id,
-            "companyId": DEFAULT_TENANT,
+            "companyId": state.company_id,
             "runId": state.run_id,
             "unit": unit.index,
             "unitCount": state.unit_count,

@@ -4,12 +4,19 @@ build and write the scope, publish it. Knows the ports, not AWS or event shapes.
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from pleo_scope.clock import Budget, Clock, SystemClock
+from pleo_scope.contract import (
+    Continuation,
+    Continuing,
+    Done,
+    JobRef,
+    LoopTicket,
+    StepResult,
+    wait_for_step_functions,
+)
 from pleo_scope.errors import (
     FINAL_ERRORS,
     ArchivedPageMissing,
@@ -18,16 +25,16 @@ from pleo_scope.errors import (
     ScopeConflict,
 )
 from pleo_scope.invocation import InvocationStats, ServiceSettings
-from pleo_scope.models import CLAIMED, DEFAULT_TENANT
+from pleo_scope.models import CLAIMED
 from pleo_scope.ownership import Ownership, adopted
-from pleo_scope.pleo_client import MAX_WAIT_SECONDS, PleoClient, RetryDeferred
 from pleo_scope.ports import (
     CheckpointStore,
     FinalError,
     HandOver,
-    LoopTicket,
     NoObserver,
+    Pleo,
     PublishLedger,
+    RetryDeferred,
     ScopeArchive,
     ScopeQueue,
     StepObserver,
@@ -47,7 +54,7 @@ MAX_CAUSE_CHARS = 2000
 
 @dataclass
 class ScopeJobService:
-    pleo: PleoClient
+    pleo: Pleo
     checkpoints: CheckpointStore
     archive: ScopeArchive
     queue: ScopeQueue
@@ -58,16 +65,16 @@ class ScopeJobService:
     observer: StepObserver = field(default_factory=NoObserver)
 
     def run(
-        self, job_id: str, budget: Budget, owner: str, ticket: LoopTicket | None = None
-    ) -> tuple[dict[str, Any], InvocationStats]:
+        self, job: JobRef, budget: Budget, owner: str, ticket: LoopTicket | None = None
+    ) -> tuple[StepResult, InvocationStats]:
         """`ticket` is None for a trigger (EventBridge, direct), set for a loop invocation."""
         stats = InvocationStats()
         started = self.clock.monotonic()
         retries, throttles = self.pleo.stats.retries, self.pleo.stats.throttles
         try:
-            result = self._run(job_id, budget, owner, ticket, stats)
+            result = self._run(job, budget, owner, ticket, stats)
         except FINAL_ERRORS as error:
-            self._keep_final_error(job_id, owner, error, stats)
+            self._keep_final_error(job, owner, error, stats)
             raise
         finally:
             stats.pleo_retries = self.pleo.stats.retries - retries
@@ -77,40 +84,40 @@ class ScopeJobService:
 
     def _run(
         self,
-        job_id: str,
+        job: JobRef,
         budget: Budget,
         owner: str,
         ticket: LoopTicket | None,
         stats: InvocationStats,
-    ) -> dict[str, Any]:
+    ) -> StepResult:
         ownership = Ownership(self.checkpoints, self.hand_over)
         take_over_from = None
         if ticket is None:
-            current = ownership.find_owner(job_id)
+            current = ownership.find_owner(job)
             if current.record is not None and current.running_execution is not None:
                 return adopted(current.record, current.running_execution)
             take_over_from = current.dead_hand_over
-        deferred = self._check_job(job_id, budget, stats)
+        deferred = self._check_job(job, budget, stats)
         lease = min(budget.remaining() + self.settings.safety_margin_seconds, MAX_LEASE_SECONDS)
-        state = self.checkpoints.begin(job_id, owner, lease, ticket, take_over_from=take_over_from)
+        state = self.checkpoints.begin(job, owner, lease, ticket, take_over_from=take_over_from)
         try:
             if ticket is not None:
                 state = ownership.check_ticket(state, ticket)
+            result: StepResult
             if deferred is not None:
                 # Pleo throttles even the job check: wait in Step Functions, not here.
                 result = self._continuation(state, deferred.wait_seconds)
             else:
                 result = self._continue(state, budget, stats)
-            if not result["done"] and ticket is None:
+            if isinstance(result, Continuing) and ticket is None:
                 # Outside Step Functions: hand the rest of the walk to the state machine.
-                arn = ownership.hand_over_walk(state, result)
-                result["handedOver"] = {"executionArn": arn}
+                result = ownership.hand_over_walk(state, result)
         finally:
             self.checkpoints.release(state)
         return result
 
     def _keep_final_error(
-        self, job_id: str, owner: str, error: Exception, stats: InvocationStats
+        self, job: JobRef, owner: str, error: Exception, stats: InvocationStats
     ) -> None:
         """On the walk record, so that operators see a failed job, not a stuck one, whoever
         triggered it (Step Functions' Fail state carries it too, for the loop's)."""
@@ -124,25 +131,25 @@ class ScopeJobService:
             at=iso_utc(self.clock.now()),
         )
         try:
-            self.checkpoints.record_final_error(job_id, owner, final)
+            self.checkpoints.record_final_error(job, owner, final)
         except Exception:  # the error itself is what the caller must see
             logger.warning("could not keep the final error on the walk record", exc_info=True)
 
     def _check_job(
-        self, job_id: str, budget: Budget, stats: InvocationStats, *, step: str = "job_checked"
+        self, job: JobRef, budget: Budget, stats: InvocationStats, *, step: str = "job_checked"
     ) -> RetryDeferred | None:
         """The job must exist and be claimed; a wait Pleo asks for is returned, not slept."""
         try:
-            job = self.pleo.get_job(job_id, budget)
+            found = self.pleo.get_job(job, budget)
         except RetryDeferred as deferred:
             return deferred
-        stats.job_status = job.status
-        if job.status != CLAIMED:
-            raise JobNotClaimed(job_id, job.status)
-        self.observer.on_step(step, job_id, 0)
+        stats.job_status = found.status
+        if found.status != CLAIMED:
+            raise JobNotClaimed(job.job_id, found.status)
+        self.observer.on_step(step, job.job_id, 0)
         return None
 
-    def _continue(self, state: WalkState, budget: Budget, stats: InvocationStats) -> dict[str, Any]:
+    def _continue(self, state: WalkState, budget: Budget, stats: InvocationStats) -> StepResult:
         stats.walk_started_at = state.started_at
         scope: Scope | None = None
         if state.phase == "walking":
@@ -198,7 +205,7 @@ class ScopeJobService:
         if stats.job_rechecked or stats.pages_fetched == 0:
             # Walked nothing: this invocation's own check, moments ago, is the last one.
             return None
-        deferred = self._check_job(state.job_id, budget, stats, step="job_rechecked")
+        deferred = self._check_job(state.job, budget, stats, step="job_rechecked")
         stats.job_rechecked = deferred is None
         return deferred
 
@@ -216,7 +223,7 @@ class ScopeJobService:
         manifest = build_manifest(
             state.job_id,
             scope,
-            company_id=DEFAULT_TENANT,
+            company_id=state.company_id,
             run_id=state.run_id,
             scope_key=location.key,
             pages_fetched=state.pages_fetched,
@@ -241,39 +248,21 @@ class ScopeJobService:
 
     # -- results ------------------------------------------------------------------------
 
-    def _continuation(self, state: WalkState, wait_seconds: float) -> dict[str, Any]:
-        return {
-            "jobId": state.job_id,
-            "done": False,
-            "phase": state.phase,
-            "pagesFetched": state.pages_fetched,
-            "itemsPublished": state.items_published,
-            "waitSeconds": wait_for_step_functions(wait_seconds),
-            "continuation": {"runId": state.run_id, "handOver": state.hand_overs},
-        }
+    def _continuation(self, state: WalkState, wait_seconds: float) -> Continuing:
+        return Continuing(
+            Continuation(state.job, state.run_id, state.hand_overs),
+            state.phase,
+            state.pages_fetched,
+            state.items_published,
+            wait_for_step_functions(wait_seconds),
+        )
 
-    def _done(self, state: WalkState) -> dict[str, Any]:
-        location = self.archive.location(state.job_id, state.run_id)
-        return {
-            "jobId": state.job_id,
-            "companyId": DEFAULT_TENANT,
-            "runId": state.run_id,
-            "done": True,
-            "itemsInScope": state.items_in_scope,
-            "pagesFetched": state.pages_fetched,
-            "scope": {
-                "bucket": location.bucket,
-                "key": location.key,
-                "manifestKey": location.manifest_key,
-            },
-        }
-
-
-def wait_for_step_functions(seconds: float) -> int:
-    """Whole seconds from 0 to 86,400 for the Wait state, whatever Pleo asked for (a
-    far-future date, `inf`, `nan`: not finite counts as longer than any cap)."""
-    if math.isnan(seconds):
-        return MAX_WAIT_SECONDS
-    if seconds <= 0:
-        return 0
-    return MAX_WAIT_SECONDS if seconds >= MAX_WAIT_SECONDS else math.ceil(seconds)
+    def _done(self, state: WalkState) -> Done:
+        assert state.items_in_scope is not None  # set with the scope, before the publish
+        return Done(
+            state.job,
+            state.run_id,
+            state.items_in_scope,
+            state.pages_fetched,
+            self.archive.location(state.job_id, state.run_id),
+        )

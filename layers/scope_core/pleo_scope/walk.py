@@ -13,27 +13,18 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from pleo_scope.clock import Budget
+from pleo_scope.contract import JobRef
 from pleo_scope.errors import MissingCursor, RepeatedCursor, TooManyPages
 from pleo_scope.models import ItemPage
-from pleo_scope.pleo_client import RetryDeferred
+from pleo_scope.ports import CursorRegistry, RetryDeferred, WalkPosition
 
 DEFAULT_MAX_PAGES = 100_000
 
 
 class PageSource(Protocol):
-    def get_items_page(self, job_id: str, after: str | None, budget: Budget) -> ItemPage: ...
+    """The part of the Pleo port the walker reads."""
 
-
-class CursorRegistry(Protocol):
-    """Remembers which page each followed cursor led to, across the whole walk."""
-
-    def record(self, cursor: str, page_number: int) -> bool:
-        """False when `cursor` was already recorded for a different page (a cursor loop).
-
-        Recording the same cursor for the same page again is allowed: that is a page
-        fetched twice because a crash came between its fetch and its checkpoint.
-        """
-        ...
+    def get_items_page(self, job: JobRef, after: str | None, budget: Budget) -> ItemPage: ...
 
 
 class InMemoryCursorRegistry:
@@ -45,14 +36,6 @@ class InMemoryCursorRegistry:
 
     def record(self, cursor: str, page_number: int) -> bool:
         return self._pages.setdefault(cursor, page_number) == page_number
-
-
-@dataclass(frozen=True, slots=True)
-class WalkPosition:
-    """Where a walk stands: the cursor of the next request (None = first page)."""
-
-    after: str | None = None
-    pages_fetched: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +72,7 @@ class PageWalker:
     def __init__(
         self,
         source: PageSource,
-        job_id: str,
+        job: JobRef,
         budget: Budget,
         *,
         start: WalkPosition | None = None,
@@ -99,7 +82,7 @@ class PageWalker:
         reserve: Callable[[], float] | None = None,
     ) -> None:
         self._source = source
-        self._job_id = job_id
+        self._job = job
         self._budget = budget
         self._position = start or WalkPosition()
         self._cursors = cursors or InMemoryCursorRegistry()
@@ -118,7 +101,7 @@ class PageWalker:
                 return
             started = clock.monotonic()
             try:
-                page = self._source.get_items_page(self._job_id, self._position.after, self._budget)
+                page = self._source.get_items_page(self._job, self._position.after, self._budget)
             except RetryDeferred as deferred:
                 self.outcome = WalkOutcome("throttled", self._position, deferred.wait_seconds)
                 return
@@ -136,7 +119,7 @@ class PageWalker:
         page = fetched.page
         if not page.has_next_page:
             return
-        where = f"export job {self._job_id}, page {fetched.number}"
+        where = f"{self._job}, page {fetched.number}"
         if not page.end_cursor:
             raise MissingCursor(f"{where}: hasNextPage is true but endCursor is empty")
         if not self._cursors.record(page.end_cursor, fetched.number):

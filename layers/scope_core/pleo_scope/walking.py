@@ -10,8 +10,7 @@ from dataclasses import dataclass
 from pleo_scope.clock import Budget
 from pleo_scope.invocation import InvocationStats, ServiceSettings
 from pleo_scope.pipeline import WalkPipeline
-from pleo_scope.pleo_client import PleoClient
-from pleo_scope.ports import CheckpointStore, ScopeArchive, StepObserver, WalkState
+from pleo_scope.ports import CheckpointStore, Pleo, ScopeArchive, StepObserver, WalkState
 from pleo_scope.scope import Scope, ScopeBuilder
 from pleo_scope.walk import PageWalker, WalkOutcome
 
@@ -24,7 +23,7 @@ parallel)."""
 
 @dataclass
 class WalkStep:
-    pleo: PleoClient
+    pleo: Pleo
     checkpoints: CheckpointStore
     archive: ScopeArchive
     observer: StepObserver
@@ -47,7 +46,7 @@ class WalkStep:
         )
         walker = PageWalker(
             self.pleo,
-            state.job_id,
+            state.job,
             budget,
             start=state.position,
             max_pages=self.settings.max_pages,

@@ -17,9 +17,9 @@ from pleo_scope.aws.keys import (
     run_manifest_key,
     run_scope_key,
 )
+from pleo_scope.contract import ScopeLocation
 from pleo_scope.errors import ArchivedPageMissing, ScopeConflict
 from pleo_scope.models import JsonObject, decode_json, parse_page
-from pleo_scope.ports import ScopeLocation
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

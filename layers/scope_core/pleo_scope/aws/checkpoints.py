@@ -10,10 +10,10 @@ from botocore.exceptions import ClientError
 
 from pleo_scope.aws.keys import CURSOR_SK, WALK_SK, cursor_pk, job_of_walk_pk, walk_pk
 from pleo_scope.clock import Clock
+from pleo_scope.contract import JobRef, LoopTicket
 from pleo_scope.errors import WalkInProgress
-from pleo_scope.ports import FinalError, LoopTicket, WalkState
+from pleo_scope.ports import FinalError, WalkPosition, WalkState
 from pleo_scope.scope import iso_utc
-from pleo_scope.walk import WalkPosition
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -41,14 +41,14 @@ class DynamoCheckpointStore:
         self._table = table
         self._clock = clock
 
-    def peek(self, job_id: str) -> WalkState | None:
+    def peek(self, job: JobRef) -> WalkState | None:
         reply = self._client.get_item(
-            TableName=self._table, Key=_walk_key(job_id), ConsistentRead=True
+            TableName=self._table, Key=_walk_key(job.job_id), ConsistentRead=True
         )
         item = reply.get("Item")
         if item is None or "runId" not in item:
             return None
-        return _state(job_id, item.get("leaseOwner", {}).get("S", ""), item)
+        return _state(job, item.get("leaseOwner", {}).get("S", ""), item)
 
     def walks(self) -> Iterator[WalkState]:
         """Every job's walk record, as `peek` reads one (for the operator's `list`). A scan:
@@ -61,12 +61,12 @@ class DynamoCheckpointStore:
             ConsistentRead=True,
         ):
             for item in page.get("Items", []):
-                job_id = job_of_walk_pk(str(item["pk"]["S"]))
-                yield _state(job_id, item.get("leaseOwner", {}).get("S", ""), item)
+                job = JobRef(job_of_walk_pk(str(item["pk"]["S"])), _company_of(item))
+                yield _state(job, item.get("leaseOwner", {}).get("S", ""), item)
 
     def begin(
         self,
-        job_id: str,
+        job: JobRef,
         owner: str,
         lease_seconds: float,
         ticket: LoopTicket | None,
@@ -98,7 +98,7 @@ class DynamoCheckpointStore:
         try:
             reply = self._client.update_item(
                 TableName=self._table,
-                Key=_walk_key(job_id),
+                Key=_walk_key(job.job_id),
                 UpdateExpression=update,
                 ConditionExpression=condition,
                 ExpressionAttributeValues=values,
@@ -107,41 +107,46 @@ class DynamoCheckpointStore:
         except ClientError as error:
             if _conditional_failed(error):
                 raise WalkInProgress(
-                    f"export job {job_id} is held by another invocation; try again later"
+                    f"{job} is held by another invocation; try again later"
                 ) from None
             raise
         item = reply["Attributes"]
         if "runId" not in item or (item["phase"]["S"] == "published" and ticket is None):
-            return self._start_run(job_id, owner, int(item.get("runId", {"N": "0"})["N"]) + 1)
-        return _state(job_id, owner, item)
+            return self._start_run(job, owner, int(item.get("runId", {"N": "0"})["N"]) + 1)
+        return _state(job, owner, item)
 
     def restart(self, state: WalkState) -> WalkState:
-        return self._start_run(state.job_id, state.owner, state.run_id + 1)
+        return self._start_run(state.job, state.owner, state.run_id + 1)
 
-    def _start_run(self, job_id: str, owner: str, run_id: int) -> WalkState:
+    def _start_run(self, job: JobRef, owner: str, run_id: int) -> WalkState:
+        values: dict[str, AttributeValueTypeDef] = {
+            ":run": {"N": str(run_id)},
+            ":walking": {"S": "walking"},
+            ":zero": {"N": "0"},
+            ":started": {"S": iso_utc(self._clock.now())},
+            ":expires": {"N": str(self._expires_at())},
+            ":owner": {"S": owner},
+        }
+        company = ""
+        if job.company_id is not None:  # the run's company, for `walks` (None: default tenant)
+            company = ", companyId = :company"
+            values[":company"] = {"S": job.company_id}
         reply = self._client.update_item(
             TableName=self._table,
-            Key=_walk_key(job_id),
+            Key=_walk_key(job.job_id),
             UpdateExpression=(
                 "SET runId = :run, phase = :walking, pagesFetched = :zero, itemsPublished = :zero,"
-                " startedAt = :started, expiresAt = :expires"
+                f" startedAt = :started, expiresAt = :expires{company}"
                 # Nothing of the run before: its unit counters are not this run's progress.
                 " REMOVE #after, itemsInScope, scopeSha256, unitSize, unitCount, unitsPublished,"
                 " finalError"
             ),
             ConditionExpression="leaseOwner = :owner",
             ExpressionAttributeNames={"#after": "after"},
-            ExpressionAttributeValues={
-                ":run": {"N": str(run_id)},
-                ":walking": {"S": "walking"},
-                ":zero": {"N": "0"},
-                ":started": {"S": iso_utc(self._clock.now())},
-                ":expires": {"N": str(self._expires_at())},
-                ":owner": {"S": owner},
-            },
+            ExpressionAttributeValues=values,
             ReturnValues="ALL_NEW",
         )
-        return _state(job_id, owner, reply["Attributes"])
+        return _state(job, owner, reply["Attributes"])
 
     def advance(
         self, state: WalkState, position: WalkPosition, *, complete: bool = False
@@ -215,12 +220,12 @@ class DynamoCheckpointStore:
             if not _conditional_failed(error):  # someone else holds it now: nothing to release
                 raise
 
-    def record_final_error(self, job_id: str, owner: str, error: FinalError) -> None:
+    def record_final_error(self, job: JobRef, owner: str, error: FinalError) -> None:
         now = int(self._clock.now().timestamp())
         try:
             self._client.update_item(
                 TableName=self._table,
-                Key=_walk_key(job_id),
+                Key=_walk_key(job.job_id),
                 UpdateExpression="SET finalError = :error",
                 ConditionExpression=(
                     "attribute_exists(runId) AND (leaseOwner = :owner OR leaseExpiresAt < :now)"
@@ -309,7 +314,7 @@ def _attribute(value: object) -> AttributeValueTypeDef:
     return {"S": str(value)}
 
 
-def _state(job_id: str, owner: str, item: dict[str, Any]) -> WalkState:
+def _state(job: JobRef, owner: str, item: dict[str, Any]) -> WalkState:
     def number(name: str) -> int | None:
         return int(item[name]["N"]) if "N" in item.get(name, {}) else None
 
@@ -317,7 +322,8 @@ def _state(job_id: str, owner: str, item: dict[str, Any]) -> WalkState:
         return str(item[name]["S"]) if "S" in item.get(name, {}) else None
 
     return WalkState(
-        job_id=job_id,
+        job_id=job.job_id,
+        company_id=job.company_id,
         run_id=number("runId") or 0,
         phase=item["phase"]["S"],
         after=text("after"),
@@ -336,6 +342,12 @@ def _state(job_id: str, owner: str, item: dict[str, Any]) -> WalkState:
         lease_hand_over=number("leaseHandOver"),
         final_error=_final_error(item.get("finalError", {}).get("M")),
     )
+
+
+def _company_of(item: dict[str, Any]) -> str | None:
+    """The company a run was started for (absent: the default tenant)."""
+    company = item.get("companyId", {}).get("S")
+    return None if company is None else str(company)
 
 
 def _final_error(fields: dict[str, Any] | None) -> FinalError | None:
