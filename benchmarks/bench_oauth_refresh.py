@@ -41,6 +41,7 @@ import httpx
 from benchmarks.aws_calls import AwsCalls
 from benchmarks.processes import moto_process
 from benchmarks.simulator_process import simulator_process
+from pleo_scope.auth import CredentialAuth
 from pleo_scope.aws.kms import KmsTokenCipher
 from pleo_scope.aws.tenants import DynamoTenantRegistry
 from pleo_scope.clock import Budget, SystemClock
@@ -152,7 +153,7 @@ class Walk:
 def walk(
     bench: Bench, job: str, pages: int, source: TimedSource, refresher: OAuthRefresher | None
 ) -> Walk:
-    client = PleoClient(ClientSettings(bench.pleo_url, page_size=PAGE_SIZE), source)
+    client = PleoClient(ClientSettings(bench.pleo_url, page_size=PAGE_SIZE), CredentialAuth(source))
     budget = Budget.unbounded(SystemClock())
     calls_before = Counter(bench.calls.calls)
     refreshes_before = refresher.refreshes if refresher else 0

@@ -24,9 +24,10 @@ from typing import Any
 import httpx
 
 from benchmarks.simulator_process import simulator_process
+from pleo_scope.auth import CredentialAuth
 from pleo_scope.clock import Budget, SystemClock
 from pleo_scope.contract import JobRef
-from pleo_scope.credentials import Credential, StaticCredential
+from pleo_scope.credentials import Credential
 from pleo_scope.pleo_client import ClientSettings, PleoClient
 from pleo_scope.scope import ScopeBuilder
 from pleo_scope.walk import PageWalker
@@ -55,7 +56,7 @@ def bare_httpx_walk(base_url: str) -> int:
 def product_walk(base_url: str) -> int:
     client = PleoClient(
         ClientSettings(base_url, page_size=PAGE_SIZE),
-        StaticCredential(Credential("apiKey", API_KEY)),
+        CredentialAuth.of(Credential("apiKey", API_KEY)),
     )
     try:
         walker = PageWalker(client, JobRef(JOB), Budget.unbounded(SystemClock()))

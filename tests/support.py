@@ -8,9 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 
+from pleo_scope.auth import CredentialAuth
 from pleo_scope.clock import Budget, Clock
 from pleo_scope.contract import JobRef
-from pleo_scope.credentials import Credential, StaticCredential
+from pleo_scope.credentials import Credential
 from pleo_scope.pleo_client import ClientSettings, PleoClient, RetryPolicy
 from pleo_scope.rate_budget import RequestSlots
 from pleo_scope.scope import ScopeBuilder
@@ -61,7 +62,7 @@ def make_client(
             retry=RetryPolicy(max_attempts=max_attempts),
             max_requests_per_minute=max_requests_per_minute,
         ),
-        StaticCredential(Credential("apiKey", API_KEY)),
+        CredentialAuth.of(Credential("apiKey", API_KEY)),
         clock=clock or FakeClock(),
         transport=transport,
         slots=slots,

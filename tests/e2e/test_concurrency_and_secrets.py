@@ -13,9 +13,10 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
 )
 
+from pleo_scope.auth import CredentialAuth
 from pleo_scope.clock import Budget, SystemClock
 from pleo_scope.contract import JobRef
-from pleo_scope.credentials import Credential, StaticCredential
+from pleo_scope.credentials import Credential
 from pleo_scope.errors import CredentialRejected, InvalidSecret, PleoUnavailable, WalkInProgress
 from pleo_scope.pleo_client import PleoClient, RetryPolicy
 from tooling.pleo_sim import Fault
@@ -109,7 +110,7 @@ def test_the_credential_never_reaches_logs_errors_or_metrics(
             # DEBUG with its value; those loggers stay quiet.
             client = PleoClient(
                 replace(stack.app.settings.pleo, retry=RetryPolicy(max_attempts=2)),
-                StaticCredential(Credential("accessToken", f"{TOKEN}\n")),
+                CredentialAuth.of(Credential("accessToken", f"{TOKEN}\n")),
             )
             with pytest.raises(PleoUnavailable) as refused:
                 client.get_job(JobRef(stack.new_job(items=1).id), Budget.unbounded(SystemClock()))

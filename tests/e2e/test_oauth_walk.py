@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from pleo_scope.auth import CredentialAuth
 from pleo_scope.clock import Budget, SystemClock
 from pleo_scope.contract import JobRef
 from pleo_scope.oauth import OAuthRefresher
@@ -66,7 +67,7 @@ def walk_through_expiries(world: OAuthWorld, fast: FastTime, refresher: OAuthRef
     )
     client = PleoClient(
         ClientSettings(base_url=world.base_url, page_size=10, read_timeout=2.0),
-        OAuthCredentialSource(refresher, company),
+        CredentialAuth(OAuthCredentialSource(refresher, company)),
     )
     budget = Budget.unbounded(SystemClock())
     until = fast.elapsed() + (EXPIRIES + 0.5) * LIFETIME

@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
+from pleo_scope.auth import CredentialAuth
 from pleo_scope.clock import Budget
 from pleo_scope.contract import JobRef
-from pleo_scope.credentials import Credential, StaticCredential
+from pleo_scope.credentials import Credential
 from pleo_scope.errors import (
     CredentialRejected,
     JobNotFound,
@@ -306,14 +307,15 @@ def test_unknown_job_is_job_not_found(client: PleoClient, clock: FakeClock) -> N
         client.get_job(JobRef("44444444-0000-4000-8000-000000000004"), Budget.unbounded(clock))
 
 
-def test_credential_revoked_mid_walk_is_rejected_after_one_reread(
+def test_credential_revoked_mid_walk_is_rejected_once_read_again(
     simulator: PleoSimulator, client: PleoClient, clock: FakeClock
 ) -> None:
     simulator.inject(JOB, Fault("revoke", at(3)))
     with pytest.raises(CredentialRejected) as caught:
         walk(client, clock)
     assert "sim-api-key" not in str(caught.value)
-    assert simulator.request_count(JOB) == 4  # page 3, then once more after re-reading
+    # Page 3 refused; the secret read again is the same key: not sent again.
+    assert simulator.request_count(JOB) == 3
 
 
 def test_missing_scope_is_permission_denied(
@@ -327,7 +329,7 @@ def test_missing_scope_is_permission_denied(
 
 def test_bearer_token_is_accepted(sim_url: str, clock: FakeClock, job: SimJob) -> None:
     client_ = PleoClient(
-        ClientSettings(sim_url), StaticCredential(Credential("accessToken", "sim-access-token"))
+        ClientSettings(sim_url), CredentialAuth.of(Credential("accessToken", "sim-access-token"))
     )
     assert client_.get_job(JobRef(JOB), Budget.unbounded(clock)).status == "in_progress"
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import httpx
 
+from pleo_scope.auth import CredentialAuth
 from pleo_scope.clock import Budget, SystemClock
 from pleo_scope.contract import JobRef
-from pleo_scope.credentials import Credential, StaticCredential
+from pleo_scope.credentials import Credential
 from pleo_scope.pleo_client import ClientSettings, PleoClient
 from pleo_scope.walk import PageWalker
 from tooling.pleo_sim import PleoSimulator, SimJob
@@ -18,7 +19,7 @@ JOB = "88888888-0000-4000-8000-000000000008"
 def client_for(url: str, per_minute: float | None) -> PleoClient:
     return PleoClient(
         ClientSettings(url, page_size=10, read_timeout=2.0, max_requests_per_minute=per_minute),
-        StaticCredential(Credential("apiKey", "sim-api-key")),
+        CredentialAuth.of(Credential("apiKey", "sim-api-key")),
     )
 
 

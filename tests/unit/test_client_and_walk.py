@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from pleo_scope.auth import CredentialAuth
 from pleo_scope.clock import Budget
 from pleo_scope.contract import JobRef
-from pleo_scope.credentials import Credential, StaticCredential
+from pleo_scope.credentials import Credential
 from pleo_scope.errors import CredentialRejected, PleoThrottled, PleoUnavailable
 from pleo_scope.pleo_client import ClientSettings, PleoClient, RetryPolicy
 from pleo_scope.ports import WalkPosition
@@ -101,20 +102,50 @@ def test_a_rotated_secret_is_read_again_after_a_401(sim: PleoSimulator) -> None:
 
     source = RotatingSource()
     client = PleoClient(
-        ClientSettings("http://pleo.invalid"), source, transport=in_memory_transport(sim)
+        ClientSettings("http://pleo.invalid"),
+        CredentialAuth(source),
+        transport=in_memory_transport(sim),
     )
     assert client.get_job(JobRef(JOB), Budget.unbounded(FakeClock())).status == "in_progress"
     assert source.fetches == [False, True]
     assert sim.request_count(JOB) == 2
+    assert client.stats.requests == 2  # the re-sent request took its slot too
 
 
-def test_second_401_is_credential_rejected_without_the_credential(sim: PleoSimulator) -> None:
+def test_a_401_with_the_same_credential_read_again_is_rejected_without_a_resend(
+    sim: PleoSimulator,
+) -> None:
     sim.api_keys = {}
     client = make_client(transport=in_memory_transport(sim))
     with pytest.raises(CredentialRejected, match="401") as caught:
         client.get_job(JobRef(JOB), Budget.unbounded(FakeClock()))
     assert "sim-api-key" not in str(caught.value)
-    assert sim.request_count(JOB) == 2
+    assert sim.request_count(JOB) == 1  # the same credential would be refused again
+
+
+def test_a_renewed_credential_refused_too_is_rejected_after_one_resend(
+    sim: PleoSimulator,
+) -> None:
+    sim.api_keys = {}
+
+    class EverNewSource:
+        def __init__(self) -> None:
+            self.fetches = 0
+
+        def get(self, *, force_fetch: bool = False) -> Credential:
+            self.fetches += 1
+            return Credential("accessToken", f"token-{self.fetches}")
+
+    source = EverNewSource()
+    client = PleoClient(
+        ClientSettings("http://pleo.invalid"),
+        CredentialAuth(source),
+        transport=in_memory_transport(sim),
+    )
+    with pytest.raises(CredentialRejected, match="401") as caught:
+        client.get_job(JobRef(JOB), Budget.unbounded(FakeClock()))
+    assert "token-" not in str(caught.value)
+    assert (source.fetches, sim.request_count(JOB)) == (2, 2)  # renewed once, never looped
 
 
 def test_backoff_is_bounded_full_jitter(sim: PleoSimulator) -> None:
@@ -138,7 +169,7 @@ def test_back_off_never_exceeds_the_retry_after_cap(sim: PleoSimulator) -> None:
             "http://pleo.invalid",
             retry=RetryPolicy(max_attempts=8, backoff_base=4.0, max_retry_after=1.0),
         ),
-        StaticCredential(Credential("apiKey", "sim-api-key")),
+        CredentialAuth.of(Credential("apiKey", "sim-api-key")),
         clock=clock,
         transport=in_memory_transport(sim),
     )

@@ -10,6 +10,7 @@ import threading
 import httpx
 import pytest
 
+from pleo_scope.auth import CredentialAuth
 from pleo_scope.clock import Budget
 from pleo_scope.contract import JobRef
 from pleo_scope.errors import RelinkNeeded
@@ -119,7 +120,7 @@ def test_the_pleo_clients_reread_after_a_401_goes_past_the_rejected_version() ->
     refresher, tokens, pleo = setup()
     client = PleoClient(
         ClientSettings(base_url="http://pleo.test"),
-        OAuthCredentialSource(refresher, COMPANY),
+        CredentialAuth(OAuthCredentialSource(refresher, COMPANY)),
         transport=httpx.MockTransport(pleo),
     )
     budget = Budget.unbounded(FakeClock())

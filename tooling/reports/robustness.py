@@ -28,9 +28,10 @@ import httpx
 from botocore.exceptions import ClientError
 from moto.sqs import models as moto_sqs_models
 
+from pleo_scope.auth import CredentialAuth
 from pleo_scope.clock import Budget, SystemClock
 from pleo_scope.contract import MAX_WAIT_SECONDS, JobRef
-from pleo_scope.credentials import Credential, StaticCredential, parse_secret
+from pleo_scope.credentials import Credential, parse_secret
 from pleo_scope.errors import (
     ConfigurationError,
     InvalidEvent,
@@ -508,7 +509,7 @@ def _retry_after(job: str, rng: random.Random) -> str:
     slept: list[float] = []
     client = PleoClient(
         ClientSettings("http://pleo.invalid", retry=RetryPolicy(max_attempts=2)),
-        StaticCredential(Credential("apiKey", "sim-api-key")),
+        CredentialAuth.of(Credential("apiKey", "sim-api-key")),
         clock=_SleeplessClock(slept),
         transport=in_memory_transport(simulator),
     )

@@ -1,8 +1,9 @@
 """The Pleo port over HTTP (httpx): the two Export API reads this project makes.
 
-One instance per process (connection reuse). Every call takes the invocation's `Budget`:
-a retry whose wait would not fit in it, or is longer than the cap, raises `RetryDeferred`
-instead of sleeping, and the walk turns that into a continuation.
+One instance per process and tenant (connection reuse). Every call takes the invocation's
+`Budget`: a retry whose wait would not fit in it, or is longer than the cap, raises
+`RetryDeferred` instead of sleeping, and the walk turns that into a continuation. The tenant's
+`httpx.Auth` (pleo_scope.auth) authorises each request, and renews its credential on a 401.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from tenacity import (
 
 from pleo_scope.clock import Budget, Clock, SystemClock
 from pleo_scope.contract import JobRef
-from pleo_scope.credentials import CredentialSource
 from pleo_scope.errors import (
     BadRequest,
     CredentialRejected,
@@ -81,18 +81,18 @@ class PleoClient:
     def __init__(
         self,
         settings: ClientSettings,
-        credentials: CredentialSource,
+        auth: httpx.Auth,
         *,
         clock: Clock | None = None,
         transport: httpx.BaseTransport | None = None,
         rng: random.Random | None = None,
         slots: RequestSlots | None = None,
     ) -> None:
-        """`slots`: the rate budget every request takes a slot from (the tenant's fleet-wide
-        budget); None: this client paces itself under `max_requests_per_minute`."""
+        """`auth`: the tenant's (pleo_scope.auth). `slots`: the rate budget every request
+        takes a slot from (the tenant's fleet-wide budget); None: this client paces itself
+        under `max_requests_per_minute`."""
         self.settings = settings
         self.stats = PleoStats()
-        self._credentials = credentials
         self._clock = clock or SystemClock()
         self._rng = rng or random.Random()
         # Without a fleet budget, one pacer per client, and one client per process: the pace
@@ -106,7 +106,10 @@ class PleoClient:
                 pool=settings.connect_timeout,
             ),
             headers={"Accept": "application/json", "User-Agent": USER_AGENT},
+            auth=auth,
             transport=transport,
+            # Every request sent, one the Auth re-sends after a 401 included, takes a slot.
+            event_hooks={"request": [self._take_slot]},
         )
 
     def close(self) -> None:
@@ -186,15 +189,12 @@ class PleoClient:
         on_400: Callable[[], Exception],
         what: str,
     ) -> T:
-        response = self._send(path, params, budget, what, force_fetch=False)
-        if response.status_code == 401:
-            # The secret may have been rotated since it was cached: re-read it once.
-            response = self._send(path, params, budget, what, force_fetch=True)
-            if response.status_code == 401:
-                raise CredentialRejected(
-                    f"Pleo answered 401 for {what}, also after re-reading the credential secret"
-                )
+        response = self._send(path, params, budget, what)
         status = response.status_code
+        if status == 401:  # the Auth has renewed the credential once already, if it could
+            raise CredentialRejected(
+                f"Pleo answered 401 for {what}: the credential is refused, also once read again"
+            )
         if status == 200:
             return parse(_json_body(response, what), response.content)
         if status == 429:
@@ -214,32 +214,26 @@ class PleoClient:
         raise BadRequest(f"Pleo answered unexpected status {status} for {what}")
 
     def _send(
-        self,
-        path: str,
-        params: dict[str, str | int],
-        budget: Budget,
-        what: str,
-        *,
-        force_fetch: bool,
+        self, path: str, params: dict[str, str | int], budget: Budget, what: str
     ) -> httpx.Response:
         try:
-            waited = self._slots.take(budget, self.settings.worst_case_request_seconds)
-        except SlotUnavailable as unavailable:
-            raise RetryDeferred(
-                unavailable.wait_seconds, f"no time left for a request for {what}"
-            ) from None
-        self.stats.paced_seconds += waited
-        credential = self._credentials.get(force_fetch=force_fetch)
-        self.stats.requests += 1
-        try:
-            return self._http.get(
-                path, params=params, headers={"Authorization": credential.authorization_header()}
-            )
+            return self._http.get(path, params=params, extensions={_CALL: _Call(budget, what)})
         except httpx.TimeoutException as exc:
             self.stats.timeouts += 1
             raise PleoUnavailable(f"request for {what} timed out ({type(exc).__name__})") from None
         except httpx.TransportError as exc:
             raise PleoUnavailable(f"request for {what} failed ({type(exc).__name__})") from None
+
+    def _take_slot(self, request: httpx.Request) -> None:
+        call: _Call = request.extensions[_CALL]
+        try:
+            waited = self._slots.take(call.budget, self.settings.worst_case_request_seconds)
+        except SlotUnavailable as unavailable:
+            raise RetryDeferred(
+                unavailable.wait_seconds, f"no time left for a request for {call.what}"
+            ) from None
+        self.stats.paced_seconds += waited
+        self.stats.requests += 1
 
     # -- tenacity hooks -------------------------------------------------------------------
 
@@ -263,6 +257,16 @@ class PleoClient:
         if not budget.allows(seconds + self.settings.worst_case_request_seconds):
             raise RetryDeferred(seconds, "the wait does not fit in the time budget")
         self._clock.sleep(seconds)
+
+
+_CALL = "pleo_scope.call"
+"""The request extension that tells the request hook whose budget the request spends."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    budget: Budget
+    what: str
 
 
 def _is_retryable(error: BaseException) -> bool:

@@ -16,6 +16,7 @@ import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.config import Config
 
+from pleo_scope.auth import CredentialAuth
 from pleo_scope.aws.archive import S3ScopeArchive
 from pleo_scope.aws.checkpoints import DynamoCheckpointStore
 from pleo_scope.aws.hand_over import StepFunctionsHandOver
@@ -152,7 +153,7 @@ def _assemble(settings: Settings, clock: Clock | None) -> Parts:
     limiter = rate_limiter(settings, dynamodb, clock)
     slots = limiter.budget(None) if limiter is not None else None  # the default tenant's
     service = ScopeJobService(
-        pleo=PleoClient(settings.pleo, credentials, clock=clock, slots=slots),
+        pleo=PleoClient(settings.pleo, CredentialAuth(credentials), clock=clock, slots=slots),
         checkpoints=checkpoints,
         archive=S3ScopeArchive(cast("S3Client", _client(session, "s3")), settings.bucket),
         queue=SqsScopeQueue(cast("SQSClient", _client(session, "sqs")), settings.queue_url),
