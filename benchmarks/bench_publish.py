@@ -83,8 +83,8 @@ def run(items: int, unit_size: int) -> dict[str, Any]:
         app = importlib.import_module("app")
         assert app.app.settings.unit_size == unit_size
         window = PublishWindow(aws)
-        app.app.service.observer = window
-        result = app.lambda_handler({"jobId": job_id}, LocalLambdaContext(900))
+        with app.app.injected(observer=window):
+            result = app.lambda_handler({"jobId": job_id}, LocalLambdaContext(900))
         ended = time.perf_counter()
         assert result["done"], result
         assert window.started is not None

@@ -72,13 +72,12 @@ def seed_job(pleo_url: str, pages: int, latency: float) -> str:
 def walk_once(
     app: Any, aws: AwsCalls, pleo_url: str, args: argparse.Namespace, depth: int
 ) -> dict[str, Any]:
-    service = app.app.service
-    service.settings = dataclasses.replace(service.settings, walk_pipeline_depth=depth)
+    settings = dataclasses.replace(app.app.service.settings, walk_pipeline_depth=depth)
     timer = WalkTimer(args.pages)
-    service.observer = timer
     job_id = seed_job(pleo_url, args.pages, args.pleo_latency)
     aws.calls.clear()
-    result = app.lambda_handler({"jobId": job_id}, LocalLambdaContext(900))
+    with app.app.injected(settings=settings, observer=timer):
+        result = app.lambda_handler({"jobId": job_id}, LocalLambdaContext(900))
     assert result["done"], result
     assert result["pagesFetched"] == args.pages, result
     return {"seconds": timer.seconds, "calls": aws.calls.copy()}

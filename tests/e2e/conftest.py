@@ -7,7 +7,6 @@ from collections.abc import Iterator
 
 import pytest
 
-from pleo_scope.ports import NoObserver
 from tooling.testkit.harness import Stack
 
 
@@ -15,5 +14,4 @@ from tooling.testkit.harness import Stack
 def _clean(stack: Stack) -> Iterator[None]:
     stack.drain_queue()
     yield
-    stack.app.app.service.observer = NoObserver()
     stack.simulator.api_keys = {"sim-api-key": {"export-jobs:read"}}

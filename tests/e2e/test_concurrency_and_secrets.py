@@ -54,8 +54,8 @@ def test_a_second_invocation_during_a_walk_is_refused_and_nothing_doubles(
 ) -> None:
     job = stack.new_job(items=45)
     observer = InvokeDuringWalk(stack, load_event(second, job.id))
-    stack.app.app.service.observer = observer
-    first = stack.invoke(load_event("eventbridge-export-job-claimed.json", job.id))
+    with stack.app.app.injected(observer=observer):
+        first = stack.invoke(load_event("eventbridge-export-job-claimed.json", job.id))
     assert isinstance(observer.outcome, refusal), observer.outcome
     assert first["done"] is True
     assert_published_exactly_once(stack, job.id, stack.expected_scope(job))

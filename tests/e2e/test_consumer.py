@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -106,14 +107,14 @@ class UnitConsumer:
 
 @pytest.fixture
 def units_of(stack: Stack) -> Iterator[Callable[[int], None]]:
-    service = stack.app.app.service
-    original = service.settings
+    app = stack.app.app
+    with ExitStack() as sizes:
 
-    def set_size(size: int) -> None:
-        service.settings = replace(original, unit_size=size)
+        def set_size(size: int) -> None:
+            settings = replace(app.service.settings, unit_size=size)
+            sizes.enter_context(app.injected(settings=settings))
 
-    yield set_size
-    service.settings = original
+        yield set_size
 
 
 def dead_letters(stack: Stack) -> list[dict[str, Any]]:

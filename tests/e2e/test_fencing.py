@@ -52,13 +52,9 @@ class SendsByThread:
 
 @pytest.fixture
 def sends(stack: Stack) -> Iterator[SendsByThread]:
-    service = stack.app.app.service
-    original = service.queue
-    service.queue = counting = SendsByThread(original)
-    try:
+    counting = SendsByThread(stack.app.app.service.queue)
+    with stack.app.app.injected(queue=counting):
         yield counting
-    finally:
-        service.queue = original
 
 
 def first_attempt(stack: Stack, event: dict[str, Any], pause: PauseFirst) -> dict[str, Any]:
@@ -95,14 +91,14 @@ def test_two_invocations_of_one_hand_over_never_both_publish(
     job = stack.new_job(items=45)
     loop_state = {"jobId": job.id, "continuation": {"runId": 1, "handOver": 1}}
     pause = PauseFirst(PAUSE_STEP)
-    stack.app.app.service.observer = pause
-    first = first_attempt(stack, loop_state, pause)
-    try:
-        with pytest.raises(WalkInProgress, match="held by another invocation"):
-            stack.invoke(loop_state)  # the retry, same hand-over, same loop state
-        assert sends.calls == Counter()  # it sent nothing
-    finally:
-        finish(first, pause)
+    with stack.app.app.injected(observer=pause):
+        first = first_attempt(stack, loop_state, pause)
+        try:
+            with pytest.raises(WalkInProgress, match="held by another invocation"):
+                stack.invoke(loop_state)  # the retry, same hand-over, same loop state
+            assert sends.calls == Counter()  # it sent nothing
+        finally:
+            finish(first, pause)
     assert "error" not in first, first.get("error")
     assert first["result"]["done"] is True
     assert sends.calls.keys() == {"first-attempt"}  # exactly one of the two published
@@ -129,13 +125,13 @@ def test_an_invocation_whose_lease_was_taken_over_sends_nothing_more(
         "execution": closed,  # no such execution runs: the trigger takes its lease over
     }
     pause = PauseFirst(PAUSE_STEP)
-    stack.app.app.service.observer = pause
-    first = first_attempt(stack, loop_state, pause)
-    try:
-        taken_over = stack.invoke({"jobId": job.id})
-        assert taken_over["done"] is True
-    finally:
-        finish(first, pause)
+    with stack.app.app.injected(observer=pause):
+        first = first_attempt(stack, loop_state, pause)
+        try:
+            taken_over = stack.invoke({"jobId": job.id})
+            assert taken_over["done"] is True
+        finally:
+            finish(first, pause)
     assert isinstance(first.get("error"), WalkInProgress), first
     assert "no longer holds the walk's lease" in str(first["error"])
     assert sends.calls.keys() == {"MainThread"}  # only the trigger sent

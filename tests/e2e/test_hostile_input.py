@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 
 from pleo_scope.errors import ConfigurationError
-from pleo_scope.ports import NoObserver
 from tooling.pleo_sim import SimJob
 from tooling.pleo_sim.jobs import make_item
 from tooling.reports.robustness import CrashAt, InjectedCrash
@@ -123,10 +122,11 @@ def test_hostile_text_is_carried_byte_identical_across_retries_and_the_rebuild(
     # A crash after page 2's checkpoint: the retry rebuilds the scope from the archived pages
     # (raw page -> json.loads -> serialise), to the same bytes.
     crashed = hostile_job(stack)
-    stack.app.app.service.observer = CrashAt("checkpoint_written", 2)
-    with pytest.raises(InjectedCrash):
+    with (
+        stack.app.app.injected(observer=CrashAt("checkpoint_written", 2)),
+        pytest.raises(InjectedCrash),
+    ):
         stack.invoke({"jobId": crashed.id})
-    stack.app.app.service.observer = NoObserver()
     record = stack.walk_record(crashed.id)
     assert record is not None
     assert int(record["pagesFetched"]) >= 1  # so the retry walks on and rebuilds

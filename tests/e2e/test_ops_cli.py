@@ -17,7 +17,6 @@ from click.testing import Result
 
 from pleo_scope.aws.keys import ledger_pk, ledger_sk
 from pleo_scope.contract import JobRef
-from pleo_scope.ports import NoObserver
 from tooling.build.template import TEMPLATE, Template
 from tooling.ops.cli import EXIT_STUCK, main
 from tooling.ops.resources import ENV_OF, OUTPUT_OF
@@ -107,10 +106,8 @@ def published_job(stack: Stack, items: int = 45) -> SimJob:
 def crashed_job(stack: Stack) -> SimJob:
     """A trigger whose invocation died mid-walk: no lease held, no execution: stuck."""
     job = stack.new_job(items=45)
-    stack.app.app.service.observer = CrashAt("page_fetched", 2)
-    with pytest.raises(InjectedCrash):
+    with stack.app.app.injected(observer=CrashAt("page_fetched", 2)), pytest.raises(InjectedCrash):
         stack.invoke({"jobId": job.id})
-    stack.app.app.service.observer = NoObserver()
     return job
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from pleo_scope.ports import NoObserver
 from tooling.pleo_sim import Fault
 from tooling.reports.robustness import CrashAt, InjectedCrash, invoke_crashing
 from tooling.testkit.assertions import assert_published_exactly_once
@@ -128,11 +128,10 @@ def test_a_stopped_execution_is_recovered_by_the_trigger(stack: Stack) -> None:
                 "executions"
             ]:
                 sfn.stop_execution(executionArn=execution["executionArn"], error="Stopped")
-            stack.app.app.service.observer = CrashAt("page_written", 1)
             try:
-                return handler(event, context)
+                with stack.app.app.injected(observer=CrashAt("page_written", 1)):
+                    return handler(event, context)
             finally:
-                stack.app.app.service.observer = NoObserver()
                 stack.leave_lease_behind(job.id, hand_over=1, seconds=900)
 
         return handle
@@ -180,14 +179,16 @@ class FailingOnce:
 
 def test_aws_errors_and_killed_invocations_inside_the_loop_are_retried(stack: Stack) -> None:
     job = slow_job(stack, items=600)
-    service = stack.app.app.service
-    ports = {"archive": service.archive, "checkpoints": service.checkpoints}
+    app = stack.app.app
+    faults = ExitStack()  # each fault stays injected from its call on, until the walk ends
 
     def s3_error() -> None:
-        service.archive = FailingOnce(ports["archive"], "put_page", "PutObject")
+        archive = FailingOnce(app.service.archive, "put_page", "PutObject")
+        faults.enter_context(app.injected(archive=archive))
 
     def dynamodb_error() -> None:
-        service.checkpoints = FailingOnce(ports["checkpoints"], "advance", "UpdateItem")
+        checkpoints = FailingOnce(app.service.checkpoints, "advance", "UpdateItem")
+        faults.enter_context(app.injected(checkpoints=checkpoints))
 
     def killed(handler: Handler) -> Handler:
         calls = {"n": 0}
@@ -197,13 +198,11 @@ def test_aws_errors_and_killed_invocations_inside_the_loop_are_retried(stack: St
             {1: s3_error, 3: dynamodb_error}.get(calls["n"], lambda: None)()
             if calls["n"] != 5:
                 return handler(event, context)
-            service.observer = CrashAt("page_written", 1)
             try:
-                handler(event, context)
+                with app.injected(observer=CrashAt("page_written", 1)):
+                    handler(event, context)
             except InjectedCrash:
                 pass
-            finally:
-                service.observer = NoObserver()
             # A killed invocation's lease runs out at its time-out (plus the safety margin):
             # the loop's retries wait for that, never take over from their own hand-over.
             stack.leave_lease_behind(job.id, hand_over=1, seconds=INVOCATION_SECONDS)
@@ -211,12 +210,9 @@ def test_aws_errors_and_killed_invocations_inside_the_loop_are_retried(stack: St
 
         return handle
 
-    try:
-        with routed(stack, killed) as invocations:
-            trigger(stack, job.id)
-            walk = follow_walk(stack.aws, job.id)
-    finally:
-        service.archive, service.checkpoints = ports["archive"], ports["checkpoints"]
+    with faults, routed(stack, killed) as invocations:
+        trigger(stack, job.id)
+        walk = follow_walk(stack.aws, job.id)
     assert walk.final["status"] == "SUCCEEDED", walk.final
     errors = [i["error"] for i in invocations if "error" in i]
     assert errors[:3] == ["ClientError", "ClientError", "SandboxTimedout"]

@@ -32,11 +32,9 @@ CRASH_SEED = "crash-points"  # 45 items: 5 pages, 34 in scope (1 unit of 100, 34
 @pytest.fixture(params=[100, 1], ids=["units-of-100", "units-of-1"])
 def unit_size(stack: Stack, request: pytest.FixtureRequest) -> Iterator[int]:
     """Run the test with the handler publishing units of this size."""
-    service = stack.app.app.service
-    original = service.settings
-    service.settings = replace(original, unit_size=request.param)
-    yield request.param
-    service.settings = original
+    app = stack.app.app
+    with app.injected(settings=replace(app.service.settings, unit_size=request.param)):
+        yield request.param
 
 
 @pytest.mark.parametrize(
@@ -194,8 +192,10 @@ def crash_and_rerun(stack: Stack, step: str, occurrence: int) -> None:
     # A fixed seed: the same statuses every time, so every occurrence aimed at exists.
     job = stack.new_job(items=45, seed=CRASH_SEED)
     event = {"jobId": job.id}
-    stack.app.app.service.observer = CrashAt(step, occurrence)
-    with pytest.raises(InjectedCrash, match=step):
+    with (
+        stack.app.app.injected(observer=CrashAt(step, occurrence)),
+        pytest.raises(InjectedCrash, match=step),
+    ):
         stack.invoke(event)
     result = stack.invoke(event)  # the failed attempt left no idempotency record
     assert result["done"]

@@ -117,7 +117,7 @@ def test_pages_are_checkpointed_in_order_over_archived_pages_only(
     checkpoints = CheckingCheckpoints(archive, seconds=0.002)
     service = make_service(simulator, depth, archive=archive, checkpoints=checkpoints)
     observer = InFlight()
-    service.observer = observer
+    service = service.with_ports(observer=observer)
     result, _ = service.run(JobRef(JOB), Budget.unbounded(service.clock), "invocation-1")
     assert result.done
     assert result.pages_fetched == 30

@@ -27,7 +27,6 @@ from botocore.exceptions import ClientError
 
 from pleo_scope.contract import JobRef
 from pleo_scope.ownership import Ownership
-from pleo_scope.ports import NoObserver
 from tooling.pleo_sim import Fault, SimJob
 from tooling.reports.docs_writer import DocSection
 from tooling.reports.robustness import InjectedCrash
@@ -226,19 +225,15 @@ class Soak:
 
     @contextmanager
     def _faults(self, mix: Mix, row: Row, kills: KillPlan) -> Iterator[None]:
-        service = self.stack.app.app.service
-        originals = {port: getattr(service, port) for port in PORTS}
+        app = self.stack.app.app
+        faults: dict[str, Any] = {}
         if mix.aws:
             for port in PORTS:
-                setattr(service, port, FlakyPort(originals[port], self.rng, 0.005, row))
+                faults[port] = FlakyPort(getattr(app.service, port), self.rng, 0.005, row)
         if mix.kills:
-            service.observer = kills
-        try:
+            faults["observer"] = kills
+        with app.injected(**faults):
             yield
-        finally:
-            for port, original in originals.items():
-                setattr(service, port, original)
-            service.observer = NoObserver()
 
     def _loop_handler(
         self, mix: Mix, row: Row, kills: KillPlan

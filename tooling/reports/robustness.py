@@ -17,7 +17,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -111,13 +111,8 @@ class CrashAt:
 def invoke_crashing(stack: Stack, event: dict[str, Any], step: str, occurrence: int) -> None:
     """Invoke with a crash at the `occurrence`th `step` (if the invocation gets that far);
     the crash is what a killed invocation leaves, so it is not raised."""
-    stack.app.app.service.observer = CrashAt(step, occurrence)
-    try:
+    with stack.app.app.injected(observer=CrashAt(step, occurrence)), suppress(InjectedCrash):
         stack.invoke(event)
-    except InjectedCrash:
-        pass
-    finally:
-        stack.app.app.service.observer = NoObserver()
 
 
 class StepCounter:
@@ -147,28 +142,25 @@ def settle(stack: Stack, job: SimJob, row: Row, expected: bytes | None = None) -
 @contextmanager
 def unit_size(stack: Stack, size: int) -> Iterator[None]:
     """The handler publishes units of `size` meanwhile."""
-    service = stack.app.app.service
-    original = service.settings
-    service.settings = replace(original, unit_size=size)
-    try:
+    app = stack.app.app
+    with app.injected(settings=replace(app.service.settings, unit_size=size)):
         yield
-    finally:
-        service.settings = original
 
 
 def run_until_done(
     stack: Stack, job: SimJob, row: Row, observer: StepObserver, retry_delay: float = 0.0
 ) -> None:
     """Invoke; after a failure (noted by its type), invoke again as a retry would."""
-    stack.app.app.service.observer = observer
-    for _ in range(5):
-        try:
-            if stack.invoke({"jobId": job.id})["done"]:
-                return
-        except Exception as error:  # the row notes what surfaced
-            row.notes[type(error).__name__] += 1
-        stack.app.app.service.observer = NoObserver()
-        time.sleep(retry_delay)
+    with ExitStack() as first_attempt:
+        first_attempt.enter_context(stack.app.app.injected(observer=observer))
+        for _ in range(5):
+            try:
+                if stack.invoke({"jobId": job.id})["done"]:
+                    return
+            except Exception as error:  # the row notes what surfaced
+                row.notes[type(error).__name__] += 1
+            first_attempt.close()  # the retries run without the observer
+            time.sleep(retry_delay)
     row.notes["not done after 5 attempts"] += 1
 
 
@@ -327,15 +319,11 @@ def aws_rows(stack: Stack, runs: int) -> list[Row]:
     ]  # fmt: skip
     for name, port, wrapper, size in faults:
         row = Row("AWS fault", name, unit_size=size)
-        original = getattr(service, port)
         for _ in range(runs):
-            setattr(service, port, wrapper())
-            try:
+            with stack.app.app.injected(**{port: wrapper()}):
                 job = stack.new_job(items=45)
                 with unit_size(stack, size):
                     run_until_done(stack, job, row, NoObserver())
-            finally:
-                setattr(service, port, original)
             settle(stack, job, row)
         rows.append(row)
 

@@ -168,8 +168,10 @@ def main() -> None:
         consumer.start()
         pages = math.ceil(args.items / args.page_size) or 1
         bars = ProgressBars(progress(total=pages, unit="page", desc="walk"))
-        with route_lambda(app.lambda_handler, args.lambda_timeout) as invocations:
-            app.app.service.observer = bars
+        with (
+            route_lambda(app.lambda_handler, args.lambda_timeout) as invocations,
+            app.app.injected(observer=bars),
+        ):
             result = app.lambda_handler({"jobId": job.id}, LocalLambdaContext(args.lambda_timeout))
             execution, executions = None, 0
             if not result["done"]:

@@ -4,8 +4,9 @@ build and write the scope, publish it. Knows the ports, not AWS or event shapes.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 
 from pleo_scope.clock import Budget, Clock, SystemClock
 from pleo_scope.contract import (
@@ -52,8 +53,12 @@ MAX_LEASE_SECONDS = 3600.0
 MAX_CAUSE_CHARS = 2000
 
 
-@dataclass
+@dataclass(frozen=True)
 class ScopeJobService:
+    """Immutable: its steps are built once from its ports. A tool or test that injects a
+    fault gets a service with other ports (`with_ports`, or `Wiring.injected` for the
+    handler's), never changes this one under a running invocation."""
+
     pleo: Pleo
     checkpoints: CheckpointStore
     archive: ScopeArchive
@@ -63,6 +68,20 @@ class ScopeJobService:
     settings: ServiceSettings = field(default_factory=ServiceSettings)
     clock: Clock = field(default_factory=SystemClock)
     observer: StepObserver = field(default_factory=NoObserver)
+    _walk_step: WalkStep = field(init=False, repr=False, compare=False)
+    _publisher: Publisher = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        walk = WalkStep(self.pleo, self.checkpoints, self.archive, self.observer, self.settings)
+        publisher = Publisher(
+            self.checkpoints, self.queue, self.ledger, self.archive, self.observer, self.settings
+        )
+        object.__setattr__(self, "_walk_step", walk)  # frozen: set once, here
+        object.__setattr__(self, "_publisher", publisher)
+
+    def with_ports(self, **ports: Any) -> ScopeJobService:
+        """This service with some ports (or `settings`, `clock`, `observer`) replaced."""
+        return replace(self, **ports)
 
     def run(
         self, job: JobRef, budget: Budget, owner: str, ticket: LoopTicket | None = None
@@ -153,7 +172,7 @@ class ScopeJobService:
         stats.walk_started_at = state.started_at
         scope: Scope | None = None
         if state.phase == "walking":
-            state, outcome, builder = self._walk_step().walk(state, budget, stats)
+            state, outcome, builder = self._walk_step.walk(state, budget, stats)
             if not outcome.done:
                 return self._continuation(state, outcome.wait_seconds)
             if builder is not None:
@@ -166,7 +185,7 @@ class ScopeJobService:
                 # Only an invocation that spent time walking may leave it to a fresh one.
                 may_defer = stats.pages_fetched > 0
                 try:
-                    scope = self._walk_step().rebuild(state, budget, may_defer=may_defer)
+                    scope = self._walk_step.rebuild(state, budget, may_defer=may_defer)
                 except ArchivedPageMissing as missing:
                     logger.warning("walking the job again", extra={"reason": str(missing)})
                     return self._continuation(self.checkpoints.restart(state), 0.0)
@@ -186,7 +205,7 @@ class ScopeJobService:
                 if scope is not None
                 else self.archive.get_scope(state.job_id, state.run_id)
             )
-            state, finished = self._publisher().publish(state, jsonl, budget, stats)
+            state, finished = self._publisher.publish(state, jsonl, budget, stats)
             if not finished:
                 return self._continuation(state, 0.0)
             # Written last: the job's pointer names this run once all its units are out.
@@ -208,15 +227,6 @@ class ScopeJobService:
         deferred = self._check_job(state.job, budget, stats, step="job_rechecked")
         stats.job_rechecked = deferred is None
         return deferred
-
-    # Built per call from the current ports: tests and tools swap ports on a live service.
-    def _walk_step(self) -> WalkStep:
-        return WalkStep(self.pleo, self.checkpoints, self.archive, self.observer, self.settings)
-
-    def _publisher(self) -> Publisher:
-        return Publisher(
-            self.checkpoints, self.queue, self.ledger, self.archive, self.observer, self.settings
-        )
 
     def _write_scope(self, state: WalkState, scope: Scope) -> WalkState:
         location = self.archive.location(state.job_id, state.run_id)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -20,6 +21,7 @@ from pleo_scope.auth import CredentialAuth
 from pleo_scope.aws.archive import S3ScopeArchive
 from pleo_scope.aws.checkpoints import DynamoCheckpointStore
 from pleo_scope.aws.hand_over import StepFunctionsHandOver
+from pleo_scope.aws.idempotency import IdempotentTriggers
 from pleo_scope.aws.ledger import DynamoPublishLedger
 from pleo_scope.aws.queue import SqsScopeQueue
 from pleo_scope.aws.rate_budget import DynamoRateBudgetStore
@@ -85,6 +87,7 @@ class Parts:
     checkpoints: DynamoCheckpointStore
     secrets: SecretsProvider
     dynamodb: DynamoDBClient
+    triggers: IdempotentTriggers
     rate_limiter: FleetRateLimiter | None = None
 
 
@@ -115,6 +118,22 @@ class Wiring:
     def service(self) -> ScopeJobService:
         return self.parts().service
 
+    @contextmanager
+    def injected(self, **ports: Any) -> Iterator[ScopeJobService]:
+        """Meanwhile, every invocation runs a service with these ports (or `settings`,
+        `observer`...) replaced: how tools and tests inject faults, crashes and slow parts.
+        Yields that service; the one before is back afterwards. Nests."""
+        parts = self.parts()
+        with self._lock:
+            before = parts.service
+            parts.service = before.with_ports(**ports)
+            injected = parts.service
+        try:
+            yield injected
+        finally:
+            with self._lock:
+                parts.service = before
+
     @property
     def checkpoints(self) -> DynamoCheckpointStore:
         return self.parts().checkpoints
@@ -126,6 +145,10 @@ class Wiring:
     @property
     def dynamodb(self) -> DynamoDBClient:
         return self.parts().dynamodb
+
+    @property
+    def triggers(self) -> IdempotentTriggers:
+        return self.parts().triggers
 
 
 def build(settings: Settings, *, clock: Clock | None = None) -> Wiring:
@@ -168,7 +191,10 @@ def _assemble(settings: Settings, clock: Clock | None) -> Parts:
         ),
         clock=clock,
     )
-    return Parts(service, checkpoints, secrets, dynamodb, limiter)
+    triggers = IdempotentTriggers(
+        settings.idempotency_table, dynamodb, settings.idempotency_ttl_seconds
+    )
+    return Parts(service, checkpoints, secrets, dynamodb, triggers, limiter)
 
 
 def rate_limiter(

@@ -1,42 +1,82 @@
-"""Powertools' DynamoDB idempotency store, made on the first idempotent call, not at import.
+"""A trigger runs once per job within the idempotency window (Powertools' idempotency, its
+records in IDEMPOTENCY_TABLE_NAME): a repeat returns the stored result without calling Pleo.
 
-Powertools' `DynamoDBPersistenceLayer` takes its client in `__init__` and registers a hook on
-it there, so handing it even a lazy client would make the client at import. This subclass
-runs that `__init__` in `configure`, which Powertools calls before every idempotent call and
-before any use of the client.
+Only a finished (`done: true`) result is stored. A `done: false` one travels past Powertools
+as an exception, which makes it drop its record: a repeated trigger then asks again who owns
+the walk, instead of replaying an answer that may name an execution which has ended since.
+
+The persistence layer is made on the first trigger, not when the wiring is built: Powertools'
+registers a hook on its DynamoDB client when made, which would make the (lazy) client then.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
 
 if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_dynamodb import DynamoDBClient
 
+type Result = dict[str, Any]
 
-class DeferredDynamoDBPersistenceLayer(DynamoDBPersistenceLayer):
-    def __init__(self, table_name: str, client: Callable[[], DynamoDBClient]) -> None:
-        # Deliberately no super().__init__() here: it runs in configure().
-        self._deferred_table = table_name
-        self._deferred_client = client
-        self._deferred_lock = threading.Lock()
-        self._initialised = False
+RECORD_KEY_FUNCTION = "app._scope_claimed_job"
+"""Part of every record's key: the function the records were first keyed by, so that those
+stored before a deploy still answer after it."""
 
-    def configure(
-        self,
-        config: IdempotencyConfig,
-        function_name: str | None = None,
-        key_prefix: str | None = None,
-    ) -> None:
-        if not self._initialised:
-            with self._deferred_lock:
-                if not self._initialised:
-                    super().__init__(
-                        table_name=self._deferred_table, boto3_client=self._deferred_client()
-                    )
-                    self._initialised = True
-        super().configure(config, function_name, key_prefix)
+
+class _Unfinished(Exception):
+    """Carries a `done: false` result past the idempotency layer (see the module's doc)."""
+
+    def __init__(self, result: Result) -> None:
+        super().__init__("walk continues")
+        self.result = result
+
+
+def _finished_only(trigger: dict[str, str], step: Callable[[], Result]) -> Result:
+    result = step()
+    if not result["done"]:
+        raise _Unfinished(result)
+    return result
+
+
+class IdempotentTriggers:
+    def __init__(self, table: str, client: DynamoDBClient, expires_after_seconds: int) -> None:
+        self.config = IdempotencyConfig(
+            event_key_jmespath="jobId",
+            expires_after_seconds=expires_after_seconds,
+            raise_on_no_idempotency_key=True,
+        )
+        self._table = table
+        self._client = client
+        self._once: Callable[..., Result] | None = None
+        self._lock = threading.Lock()
+
+    def run(self, job_id: str, step: Callable[[], Result], context: LambdaContext) -> Result:
+        """`step`'s result, or the stored one of an earlier trigger of the job."""
+        self.config.register_lambda_context(context)  # Powertools' time-out of a record
+        try:
+            return self._idempotent()(trigger={"jobId": job_id}, step=step)
+        except _Unfinished as unfinished:
+            return unfinished.result
+
+    def _idempotent(self) -> Callable[..., Result]:
+        with self._lock:
+            if self._once is None:
+                store = DynamoDBPersistenceLayer(table_name=self._table, boto3_client=self._client)
+                function = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "test-func")
+                self._once = idempotent_function(
+                    data_keyword_argument="trigger",
+                    config=self.config,
+                    persistence_store=store,
+                    key_prefix=f"{function}.{RECORD_KEY_FUNCTION}",
+                )(_finished_only)
+            return self._once
