@@ -18,7 +18,10 @@ from tooling.testkit.harness import Stack
 
 def ledger_of(stack: Stack) -> DynamoPublishLedger:
     return DynamoPublishLedger(
-        stack.app.app.dynamodb, stack.app.settings.scope_table, SystemClock()
+        stack.app.app.dynamodb,
+        stack.app.settings.scope_table,
+        SystemClock(),
+        stack.app.app.checkpoints,
     )
 
 

@@ -81,7 +81,7 @@ class Verifier:
     def __init__(self, dynamodb: DynamoDBClient, s3: S3Client, table: str, bucket: str) -> None:
         clock = SystemClock()
         self._checkpoints = DynamoCheckpointStore(dynamodb, table, clock)
-        self._ledger = DynamoPublishLedger(dynamodb, table, clock)
+        self._ledger = DynamoPublishLedger(dynamodb, table, clock, self._checkpoints)
         self._bucket = bucket
         self._s3 = s3
 

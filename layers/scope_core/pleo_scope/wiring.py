@@ -180,7 +180,7 @@ def _assemble(settings: Settings, clock: Clock | None) -> Parts:
         checkpoints=checkpoints,
         archive=S3ScopeArchive(cast("S3Client", _client(session, "s3")), settings.bucket),
         queue=SqsScopeQueue(cast("SQSClient", _client(session, "sqs")), settings.queue_url),
-        ledger=DynamoPublishLedger(dynamodb, settings.scope_table, clock),
+        ledger=DynamoPublishLedger(dynamodb, settings.scope_table, clock, checkpoints),
         hand_over=StepFunctionsHandOver(
             cast("SFNClient", _client(session, "stepfunctions")), settings.state_machine_arn
         ),

@@ -3,7 +3,7 @@ invocations can never both advance one job."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -17,7 +17,7 @@ from pleo_scope.scope import iso_utc
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, TransactWriteItemTypeDef
 
 RETENTION_SECONDS = 90 * 24 * 3600
 
@@ -258,6 +258,43 @@ class DynamoCheckpointStore:
         item = reply.get("Item")
         return {k: next(iter(v.values())) for k, v in item.items()} if item else None
 
+    def publish_progress(
+        self,
+        state: WalkState,
+        alongside: Sequence[TransactWriteItemTypeDef],
+        *,
+        units_published: int,
+        items_published: int,
+    ) -> WalkState:
+        """Move the walk record's unit progress in ONE transaction with `alongside` (the
+        ledger's unit records, which the ledger owns): all or none, under the lease and in
+        the walk's run, so the checkpoint never claims a unit the ledger lacks. The walk
+        record's half is this store's, as every other write to that record."""
+        progress: TransactWriteItemTypeDef = {
+            "Update": {
+                "TableName": self._table,
+                "Key": _walk_key(state.job_id),
+                "UpdateExpression": "SET unitsPublished = :units, itemsPublished = :items",
+                "ConditionExpression": "leaseOwner = :owner AND runId = :run",
+                "ExpressionAttributeValues": {
+                    ":units": {"N": str(units_published)},
+                    ":items": {"N": str(items_published)},
+                    ":owner": {"S": state.owner},
+                    ":run": {"N": str(state.run_id)},
+                },
+            }
+        }
+        try:
+            self._client.transact_write_items(TransactItems=[*alongside, progress])
+        except ClientError as error:
+            if _last_write_refused(error):
+                raise WalkInProgress(
+                    f"export job {state.job_id}: the checkpoint moved under this invocation"
+                    " (its lease expired and another invocation took over)"
+                ) from None
+            raise
+        return state.but(units_published=units_published, items_published=items_published)
+
     def _conditional_update(self, state: WalkState, **request: Any) -> None:
         try:
             self._client.update_item(TableName=self._table, Key=_walk_key(state.job_id), **request)
@@ -360,6 +397,14 @@ def _final_error(fields: dict[str, Any] | None) -> FinalError | None:
         job_status=None if job_status is None else str(job_status),
         at=str(fields["at"]["S"]),
     )
+
+
+def _last_write_refused(error: ClientError) -> bool:
+    """A cancelled transaction whose last write (the walk record's) failed its condition."""
+    if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+        return False
+    reasons: list[dict[str, Any]] = error.response.get("CancellationReasons", [])  # type: ignore[assignment]
+    return bool(reasons) and reasons[-1].get("Code") == "ConditionalCheckFailed"
 
 
 def _conditional_failed(error: ClientError) -> bool:

@@ -3,18 +3,18 @@ deduplication window, so that a re-walk hours later enqueues no item twice.
 
 A record holds the 16-byte hashes of its unit's accountingEntryIds (Binary), so its size
 is bounded by the unit size (100 x 16 B), whatever the ids look like. Each SendMessageBatch
-is recorded by one TransactWriteItems that also moves the walk record's unit progress."""
+is recorded by one TransactWriteItems that also moves the walk record's unit progress: the
+ledger's records are this adapter's, the walk record's update the checkpoint store's
+(`publish_progress`, which runs the transaction), so each record has one writer."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from botocore.exceptions import ClientError
-
-from pleo_scope.aws.keys import WALK_SK, ledger_pk, ledger_run_prefix, ledger_sk, walk_pk
+from pleo_scope.aws.checkpoints import DynamoCheckpointStore
+from pleo_scope.aws.keys import ledger_pk, ledger_run_prefix, ledger_sk
 from pleo_scope.clock import Clock
-from pleo_scope.errors import WalkInProgress
 from pleo_scope.ports import UnitRecord, WalkState
 from pleo_scope.scope import iso_utc
 
@@ -27,10 +27,13 @@ HASH_BYTES = 16
 
 
 class DynamoPublishLedger:
-    def __init__(self, client: DynamoDBClient, table: str, clock: Clock) -> None:
+    def __init__(
+        self, client: DynamoDBClient, table: str, clock: Clock, walks: DynamoCheckpointStore
+    ) -> None:
         self._client = client
         self._table = table
         self._clock = clock
+        self._walks = walks
 
     def enqueued_before(self, job_id: str, run_id: int) -> set[bytes]:
         hashes: set[bytes] = set()
@@ -98,32 +101,10 @@ class DynamoPublishLedger:
             }
             for unit in units
         ]
-        writes.append(
-            {
-                "Update": {
-                    "TableName": self._table,
-                    "Key": {"pk": {"S": walk_pk(state.job_id)}, "sk": {"S": WALK_SK}},
-                    "UpdateExpression": "SET unitsPublished = :units, itemsPublished = :items",
-                    "ConditionExpression": "leaseOwner = :owner AND runId = :run",
-                    "ExpressionAttributeValues": {
-                        ":units": {"N": str(units_published)},
-                        ":items": {"N": str(items)},
-                        ":owner": {"S": state.owner},
-                        ":run": {"N": str(state.run_id)},
-                    },
-                }
-            }
+        # One transaction with the walk record's progress, which the checkpoint store writes.
+        return self._walks.publish_progress(
+            state, writes, units_published=units_published, items_published=items
         )
-        try:
-            self._client.transact_write_items(TransactItems=writes)
-        except ClientError as error:
-            if _lease_lost(error):
-                raise WalkInProgress(
-                    f"export job {state.job_id}: the checkpoint moved under this invocation"
-                    " (its lease expired and another invocation took over)"
-                ) from None
-            raise
-        return state.but(units_published=units_published, items_published=items)
 
     def _query(self, **request: Any) -> list[dict[str, Any]]:
         query = cast(
@@ -136,12 +117,3 @@ class DynamoPublishLedger:
             if "LastEvaluatedKey" not in reply:
                 return items
             query["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
-
-
-def _lease_lost(error: ClientError) -> bool:
-    """A cancelled transaction whose walk-record update (the last action) failed its
-    condition: another invocation holds the job now."""
-    if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-        return False
-    reasons: list[dict[str, Any]] = error.response.get("CancellationReasons", [])  # type: ignore[assignment]
-    return bool(reasons) and reasons[-1].get("Code") == "ConditionalCheckFailed"
