@@ -9,7 +9,7 @@ import sys
 import threading
 from pathlib import Path
 
-from pleo_scope.wiring import LazyClient
+from pleo_scope.aws.clients import LazyClient
 
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {

@@ -47,7 +47,7 @@ USER_AGENT = "pleo-export-scope/0.1"
 
 # httpcore logs at DEBUG what goes wrong while sending request headers, the header value
 # (Authorization included) in the exception's text. Keep it quiet whatever level the
-# function runs at, as wiring.py does for botocore.
+# function runs at, as aws/clients.py does for botocore.
 logging.getLogger("httpcore").setLevel(logging.INFO)
 
 

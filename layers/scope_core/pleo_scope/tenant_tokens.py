@@ -61,7 +61,7 @@ AWS_CONFIG = Config(
 )
 
 # botocore logs whole bodies at DEBUG (GetSecretValue's and KMS Decrypt's answers among
-# them), httpcore request details: quiet whatever level the process runs at (as wiring.py).
+# them), httpcore request details: quiet whatever level the process runs at (as aws/clients.py).
 for _noisy in ("botocore.parsers", "botocore.endpoint", "botocore.hooks", "httpcore"):
     logging.getLogger(_noisy).setLevel(logging.INFO)
 

@@ -6,7 +6,6 @@ Building makes no AWS client and opens no connection: each client is made on its
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,11 +14,11 @@ from typing import TYPE_CHECKING, Any, cast
 
 import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
-from botocore.config import Config
 
 from pleo_scope.auth import CredentialAuth
 from pleo_scope.aws.archive import S3ScopeArchive
 from pleo_scope.aws.checkpoints import DynamoCheckpointStore
+from pleo_scope.aws.clients import AWS_CONFIG, LazyClient
 from pleo_scope.aws.hand_over import StepFunctionsHandOver
 from pleo_scope.aws.idempotency import IdempotentTriggers
 from pleo_scope.aws.ledger import DynamoPublishLedger
@@ -37,44 +36,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_stepfunctions import SFNClient
-
-# Adaptive retries absorb DynamoDB and SQS throttling before the code sees it.
-AWS_CONFIG = Config(
-    retries={"mode": "adaptive", "max_attempts": 8},
-    connect_timeout=3,
-    read_timeout=10,
-    max_pool_connections=16,
-)
-
-
-# botocore logs whole request and response bodies at DEBUG (GetSecretValue's included,
-# with the credential in it). Keep them quiet whatever level the function runs at.
-for _noisy in ("botocore.parsers", "botocore.endpoint", "botocore.hooks"):
-    logging.getLogger(_noisy).setLevel(logging.INFO)
-
-
-class LazyClient:
-    """Stands in for a boto3 client (or what wraps one) and makes it on first attribute access,
-    once, under a lock (the walk's threads may race for it). A client costs tens of
-    milliseconds, and a container may never need some (Step Functions only on a hand-over)."""
-
-    def __init__(self, make: Callable[[], Any]) -> None:
-        self._lazy_make = make
-        self._lazy_client: Any = None
-        self._lazy_lock = threading.Lock()
-
-    @property
-    def made(self) -> bool:
-        return self._lazy_client is not None
-
-    def __getattr__(self, name: str) -> Any:
-        client = self._lazy_client
-        if client is None:
-            with self._lazy_lock:
-                if self._lazy_client is None:
-                    self._lazy_client = self._lazy_make()
-                client = self._lazy_client
-        return getattr(client, name)
 
 
 def _client(session: boto3.session.Session, service: str) -> Any:

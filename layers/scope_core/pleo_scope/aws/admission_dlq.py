@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, cast
 
 import boto3
 
+from pleo_scope.aws.clients import AWS_CONFIG, LazyClient
 from pleo_scope.sqs_trigger import QueuedTrigger
-from pleo_scope.wiring import AWS_CONFIG, LazyClient
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
