@@ -25,7 +25,8 @@ from pleo_scope.tenants import (
 )
 from tests.fakes import MemoryTenantRegistry
 from tooling.testkit.harness import Stack
-from tooling.testkit.tenants import create_tenant_key, create_tenant_table
+from tooling.testkit.tenants import tenant_key
+from tooling.testkit.tenants import tenant_table as template_tenant_table
 
 NOW = 1_800_000_000.0
 
@@ -38,7 +39,7 @@ class Registry(TenantRegistry, Protocol):
 
 @pytest.fixture(scope="module")
 def tenant_table(stack: Stack) -> str:
-    return create_tenant_table(stack)
+    return template_tenant_table(stack)
 
 
 @pytest.fixture(params=["dynamodb", "memory"])
@@ -203,7 +204,7 @@ def test_a_record_onboarding_wrote_by_hand(stack: Stack, tenant_table: str) -> N
 
 def test_sealed_tokens_open_only_for_their_company_and_field(stack: Stack) -> None:
     kms = stack.aws.client("kms")
-    cipher = KmsTokenCipher(kms, create_tenant_key(stack))
+    cipher = KmsTokenCipher(kms, tenant_key(stack))
     company, other = str(uuid.uuid4()), str(uuid.uuid4())
     sealed = cipher.seal(company, "refreshToken", "the-refresh-token")
     assert b"the-refresh-token" not in sealed

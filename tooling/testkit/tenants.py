@@ -1,7 +1,5 @@
-"""What the OAuth tests build on the stack: a tenant table with the registry's key (DESIGN.md
-"Registry record": partition key companyId) and a KMS key, on the stack's moto server, and a
-refresher per "process" over them and the simulator's token endpoint. The template's
-TenantTable and key replace the table and key made here once the tenants step declares them."""
+"""What the OAuth tests build on the stack: refreshers, one per "process", over the template's
+TenantTable and TenantKey (on the stack's moto server) and a simulator's token endpoint."""
 
 from __future__ import annotations
 
@@ -28,20 +26,15 @@ from tooling.testkit.harness import Stack
 SIM_CLIENT = ClientCredentials(DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET)
 
 
-def create_tenant_table(stack: Stack) -> str:
-    name = f"tenants-{uuid.uuid4().hex[:8]}"
-    stack.aws.client("dynamodb").create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": "companyId", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "companyId", "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    return name
+def tenant_table(stack: Stack) -> str:
+    """The template's TenantTable, as the local stack made it (tests use companies of their
+    own, so they share it)."""
+    return stack.aws.physical["TenantTable"]
 
 
-def create_tenant_key(stack: Stack) -> str:
-    key: str = stack.aws.client("kms").create_key(Description="tenant tokens")["KeyMetadata"]["Arn"]
-    return key
+def tenant_key(stack: Stack) -> str:
+    """The template's TenantKey (its ARN), which seals the registry's tokens."""
+    return stack.aws.physical["TenantKey.Arn"]
 
 
 @dataclass
@@ -83,8 +76,11 @@ class OAuthWorld:
         return KmsTokenCipher(self._kms, self.key)
 
     def endpoint(
-        self, credentials: ClientCredentialSource | None = None, read_timeout: float = 2.0
+        self, credentials: ClientCredentialSource | None = None, read_timeout: float = 10.0
     ) -> HttpTokenEndpoint:
+        """A read time-out is a lost answer (Pleo may have rotated), which the protocol turns
+        into a reuse and relink_needed: so, a generous one, beyond the simulator's worst
+        answer while fifty threads share its process and the GIL."""
         return HttpTokenEndpoint(
             TokenEndpointSettings(self.token_url, connect_timeout=1.0, read_timeout=read_timeout),
             credentials or StaticClientCredentials(SIM_CLIENT),
@@ -115,8 +111,8 @@ def oauth_world(
     """On the stack's simulator, or on `simulator` served at `base_url`."""
     return OAuthWorld(
         stack,
-        create_tenant_table(stack),
-        create_tenant_key(stack),
+        tenant_table(stack),
+        tenant_key(stack),
         simulator or stack.simulator,
         base_url or stack.aws.function_env["PLEO_API_BASE_URL"],
     )
