@@ -31,7 +31,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,9 +46,9 @@ from pleo_scope.aws.kms import KmsTokenCipher
 from pleo_scope.aws.tenants import DynamoTenantRegistry
 from pleo_scope.clock import Budget, SystemClock
 from pleo_scope.contract import JobRef
-from pleo_scope.credentials import Credential, CredentialSource, StaticCredential
+from pleo_scope.credentials import Credential
 from pleo_scope.oauth import OAuthRefresher
-from pleo_scope.oauth_auth import OAuthCredentialSource
+from pleo_scope.oauth_auth import OAuthAuth
 from pleo_scope.pleo_client import ClientSettings, PleoClient
 from pleo_scope.tenants import OAuthCredential, StoredToken, Tenant
 from pleo_scope.token_endpoint import (
@@ -121,23 +121,30 @@ class Bench:
         return count
 
 
-class TimedSource:
-    """The walk's credential source, timing each `get` and telling refreshes apart."""
+class TimedAuth(httpx.Auth):
+    """The walk's Auth around the real one, timing how long each request waits for its
+    credential (a refresh included) and telling refreshes apart."""
 
-    def __init__(self, inner: CredentialSource, refresher: OAuthRefresher | None) -> None:
+    def __init__(self, inner: httpx.Auth, refresher: OAuthRefresher | None) -> None:
         self._inner = inner
         self._refresher = refresher
         self.refresh_seconds: list[float] = []
         self.lookup_seconds: list[float] = []
 
-    def get(self, *, force_fetch: bool = False) -> Credential:
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response]:
         before = self._refresher.refreshes if self._refresher else 0
         start = time.perf_counter()
-        credential = self._inner.get(force_fetch=force_fetch)
+        flow = self._inner.sync_auth_flow(request)
+        outgoing = next(flow)
         spent = time.perf_counter() - start
         refreshed = self._refresher is not None and self._refresher.refreshes > before
         (self.refresh_seconds if refreshed else self.lookup_seconds).append(spent)
-        return credential
+        while True:
+            response = yield outgoing
+            try:
+                outgoing = flow.send(response)
+            except StopIteration:
+                return
 
 
 @dataclass
@@ -151,9 +158,9 @@ class Walk:
 
 
 def walk(
-    bench: Bench, job: str, pages: int, source: TimedSource, refresher: OAuthRefresher | None
+    bench: Bench, job: str, pages: int, auth: TimedAuth, refresher: OAuthRefresher | None
 ) -> Walk:
-    client = PleoClient(ClientSettings(bench.pleo_url, page_size=PAGE_SIZE), CredentialAuth(source))
+    client = PleoClient(ClientSettings(bench.pleo_url, page_size=PAGE_SIZE), auth)
     budget = Budget.unbounded(SystemClock())
     calls_before = Counter(bench.calls.calls)
     refreshes_before = refresher.refreshes if refresher else 0
@@ -170,17 +177,17 @@ def walk(
         seconds,
         pages,
         (refresher.refreshes if refresher else 0) - refreshes_before,
-        list(source.refresh_seconds),
+        list(auth.refresh_seconds),
         +calls,
         client.stats.retries,
     )
 
 
 def run_walks(bench: Bench, pages: int, rounds: int, lifetime: float) -> dict[str, list[Walk]]:
-    variants: dict[str, Callable[[], tuple[TimedSource, OAuthRefresher | None, str]]] = {}
+    variants: dict[str, Callable[[], tuple[TimedAuth, OAuthRefresher | None, str]]] = {}
     _, static_job = bench.company_with_job(pages)
     variants["baseline (static token)"] = lambda: (
-        TimedSource(StaticCredential(Credential("accessToken", STATIC_TOKEN)), None),
+        TimedAuth(CredentialAuth.of(Credential("accessToken", STATIC_TOKEN)), None),
         None,
         static_job,
     )
@@ -189,7 +196,7 @@ def run_walks(bench: Bench, pages: int, rounds: int, lifetime: float) -> dict[st
     long_refresher = bench.refresher()
     long_refresher.access_token(long_company)  # the first token, before any timing
     variants["oauth, token outlives the walk"] = lambda: (
-        TimedSource(OAuthCredentialSource(long_refresher, long_company), long_refresher),
+        TimedAuth(OAuthAuth(long_refresher, long_company), long_refresher),
         long_refresher,
         long_job,
     )
@@ -198,15 +205,15 @@ def run_walks(bench: Bench, pages: int, rounds: int, lifetime: float) -> dict[st
     short_refresher = bench.refresher()
     short_refresher.access_token(short_company)
     variants[f"oauth, token lasts {lifetime:g} s"] = lambda: (
-        TimedSource(OAuthCredentialSource(short_refresher, short_company), short_refresher),
+        TimedAuth(OAuthAuth(short_refresher, short_company), short_refresher),
         short_refresher,
         short_job,
     )
     results: dict[str, list[Walk]] = {name: [] for name in variants}
     for _ in range(rounds):
         for name, make in variants.items():
-            source, refresher, job = make()
-            results[name].append(walk(bench, job, pages, source, refresher))
+            auth, refresher, job = make()
+            results[name].append(walk(bench, job, pages, auth, refresher))
     return results
 
 

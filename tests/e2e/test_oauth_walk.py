@@ -14,11 +14,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from pleo_scope.auth import CredentialAuth
 from pleo_scope.clock import Budget, SystemClock
 from pleo_scope.contract import JobRef
 from pleo_scope.oauth import OAuthRefresher
-from pleo_scope.oauth_auth import OAuthCredentialSource
+from pleo_scope.oauth_auth import OAuthAuth
 from pleo_scope.pleo_client import ClientSettings, PleoClient
 from tooling.pleo_sim import PleoSimulator, SimJob
 from tooling.pleo_sim.server import serve
@@ -67,7 +66,7 @@ def walk_through_expiries(world: OAuthWorld, fast: FastTime, refresher: OAuthRef
     )
     client = PleoClient(
         ClientSettings(base_url=world.base_url, page_size=10, read_timeout=2.0),
-        CredentialAuth(OAuthCredentialSource(refresher, company)),
+        OAuthAuth(refresher, company),  # the oauth kind's httpx.Auth (pleo_scope/auth.py's seam)
     )
     budget = Budget.unbounded(SystemClock())
     until = fast.elapsed() + (EXPIRIES + 0.5) * LIFETIME
