@@ -52,7 +52,7 @@ def scope(context: LambdaContext, sliced: bool, request: ScopeRequest) -> dict[s
     if sliced:  # a trigger from the admission queue walks for one time slice
         budget = admission.slice_budget(service.clock, remaining, settings.safety_margin_seconds)
     step = partial(scope_step, service, request, budget, context.aws_request_id)
-    with step_metrics.failures_counted():
+    with step_metrics.failures_counted(), app.releasing_rate_slots():
         if request.from_step_functions:
             return step()
         # A trigger: within the idempotency window a repeat gets the stored finished result.

@@ -49,6 +49,7 @@ from moto.server import ThreadedMotoServer
 from tooling.build.template import TEMPLATE, Template
 from tooling.pleo_sim import PleoSimulator, SimJob
 from tooling.pleo_sim.server import serve
+from tooling.testkit.admission_poller import maximum_concurrency
 from tooling.testkit.local_function import serve_function, wait_forever
 from tooling.testkit.local_stack import (
     FUNCTION,
@@ -300,6 +301,8 @@ def print_summary(local: LocalSam, lambda_timeout: float, ops_env: Path) -> None
         f"  bucket         {physical['ScopeBucket']}",
         f"  queue          {physical['ScopeQueue']}",
         f"  state machine  {physical['ScopeJobStateMachine']}",
+        f"  admission      {physical['AdmissionQueue']}  (the rule's target; polled here,"
+        f" {maximum_concurrency()} at once)",
         f"  function       {physical[FUNCTION]}  (runs here; time-out {lambda_timeout:g} s)",
         f"sam local invoke: {invoke_command(local.env_file)}",
         "",

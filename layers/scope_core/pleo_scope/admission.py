@@ -34,7 +34,7 @@ from pleo_scope.sqs_trigger import QueuedTrigger
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_SLICE_SECONDS = 10.0
+DEFAULT_SLICE_SECONDS = 3.0
 MAX_REASON_CHARS = 1000
 
 

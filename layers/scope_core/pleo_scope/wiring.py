@@ -6,6 +6,7 @@ Building makes no AWS client and opens no connection: each client is made on its
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_stepfunctions import SFNClient
+
+logger = logging.getLogger(__name__)
 
 
 def _client(session: boto3.session.Session, service: str) -> Any:
@@ -110,6 +113,25 @@ class Wiring:
     @property
     def triggers(self) -> IdempotentTriggers:
         return self.parts().triggers
+
+    @contextmanager
+    def releasing_rate_slots(self) -> Iterator[None]:
+        """Around an invocation's step: at its end, give back the rate-budget slots held but
+        not needed (they would lapse while the container waits for its next invocation)."""
+        try:
+            yield
+        finally:
+            self.release_rate_slots()
+
+    def release_rate_slots(self) -> None:
+        """Never fails the invocation: the slots then lapse, as before."""
+        parts = self._parts
+        if parts is None or parts.rate_limiter is None:
+            return
+        try:
+            parts.rate_limiter.release()
+        except Exception:
+            logger.warning("could not give back unused rate-budget slots", exc_info=True)
 
 
 def build(settings: Settings, *, clock: Clock | None = None) -> Wiring:
