@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import bench_large, bench_oauth_refresh
+from benchmarks import bench_fleet, bench_large, bench_oauth_refresh
 from tooling import ROOT
 from tooling.ops import runbook
 from tooling.reports import chaos, robustness
@@ -19,6 +19,7 @@ GENERATED = {
     "python -m tooling.reports.chaos --write-docs": chaos.SECTION,
     "python -m tooling.ops.runbook --write-docs": runbook.SECTION,
     "python -m benchmarks.bench_large --write-docs": bench_large.SECTION,
+    "python -m benchmarks.bench_fleet --compare --write-docs": bench_fleet.SECTION,
     "python -m benchmarks.bench_oauth_refresh --write-docs": bench_oauth_refresh.SECTION,
 }
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
