@@ -59,8 +59,13 @@ def world(stack: Stack, fast: FastTime) -> Iterator[OAuthWorld]:
 
 
 def walk_through_expiries(world: OAuthWorld, fast: FastTime, refresher: OAuthRefresher) -> str:
-    """Walk a job far larger than needed, until `EXPIRIES` tokens have expired under it."""
+    """Walk a job far larger than needed, until `EXPIRIES` tokens have expired under it.
+
+    The walk stops on the count of rotations Pleo answered, not on a fixed time: under load
+    each refresh takes longer (on a clock 20x the wall's), and a fixed time would see fewer
+    expiries. A walk that never gets there fails at `give_up` instead of running on."""
     company = world.onboard(access_lifetime=LIFETIME)
+    oauth = world.simulator.oauth
     job = world.simulator.add_job(
         SimJob(str(uuid.uuid4()), generated_items=1_000_000, company_id=company)
     )
@@ -69,9 +74,16 @@ def walk_through_expiries(world: OAuthWorld, fast: FastTime, refresher: OAuthRef
         OAuthAuth(refresher, company),  # the oauth kind's httpx.Auth (pleo_scope/auth.py's seam)
     )
     budget = Budget.unbounded(SystemClock())
-    until = fast.elapsed() + (EXPIRIES + 0.5) * LIFETIME
+    give_up = fast.elapsed() + 4 * EXPIRIES * LIFETIME
     after: str | None = None
     client.get_job(JobRef(job.id), budget)
+    # The first token, then one rotation per expiry; half a lifetime more walks on the last.
+    while oauth.call_count_for(company, "rotated") < EXPIRIES + 1:
+        assert fast.elapsed() < give_up, "the walk never saw every expiry"
+        page = client.get_items_page(JobRef(job.id), after, budget)
+        assert page.has_next_page
+        after = page.end_cursor
+    until = fast.elapsed() + LIFETIME / 2
     while fast.elapsed() < until:
         page = client.get_items_page(JobRef(job.id), after, budget)
         assert page.has_next_page
