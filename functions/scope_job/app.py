@@ -46,7 +46,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
 
 def scope(context: LambdaContext, sliced: bool, request: ScopeRequest) -> dict[str, Any]:
     logger.set_correlation_id(request.job_id)
-    logger.append_keys(jobId=request.job_id)
+    logger.append_keys(jobId=request.job_id, companyId=request.job.company_id)
     service, remaining = app.service, context.get_remaining_time_in_millis() / 1e3
     budget = Budget.from_remaining(service.clock, remaining)
     if sliced:  # a trigger from the admission queue walks for one time slice
@@ -56,7 +56,7 @@ def scope(context: LambdaContext, sliced: bool, request: ScopeRequest) -> dict[s
         if request.from_step_functions:
             return step()
         # A trigger: within the idempotency window a repeat gets the stored finished result.
-        return app.triggers.run(request.job_id, step, context)
+        return app.triggers.run(request.job, step, context)
 
 
 def scope_step(

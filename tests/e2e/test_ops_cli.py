@@ -261,9 +261,10 @@ def test_a_stuck_job_is_listed_first_and_retrigger_brings_it_to_published(
         assert table.exit_code == 0
         rows = table.stdout.splitlines()
         assert rows[0].split() == [
-            "job", "state", "phase", "run", "pages", "published", "age", "lease", "execution"
+            "job", "company", "state", "phase", "run", "pages", "published", "age", "lease",
+            "execution",
         ]  # fmt: skip
-        assert rows[2].split()[:2] == [listed[0]["jobId"], "stuck"]
+        assert rows[2].split()[:3] == [listed[0]["jobId"], "default", "stuck"]
         assert "stuck: re-send the trigger with `pleo-scope-ops retrigger JOB`" in table.stdout
         with_published = ops_json(stack, "list", "--all")
         assert published in [s["jobId"] for s in with_published]

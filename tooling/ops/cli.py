@@ -350,6 +350,7 @@ def render_status(status: JobStatus) -> str:
         published = f"{_or_dash(status.items_in_scope)} of {_or_dash(status.items_in_scope)}"
     rows: list[tuple[str, str]] = [
         ("job", status.job_id),
+        ("company", status.company_id or "default tenant"),
         ("state", f"{status.verdict}: {status.reason}"),
     ]
     if status.failure is not None:
@@ -415,6 +416,7 @@ def list_jobs(ops: Ops, as_json: bool, include_published: bool) -> None:
     rows = [
         (
             s.job_id,
+            s.company_id or "default",
             s.verdict,
             s.phase,
             s.run,
@@ -428,7 +430,18 @@ def list_jobs(ops: Ops, as_json: bool, include_published: bool) -> None:
         )
         for s in found
     ]
-    headers = ["job", "state", "phase", "run", "pages", "published", "age", "lease", "execution"]
+    headers = [
+        "job",
+        "company",
+        "state",
+        "phase",
+        "run",
+        "pages",
+        "published",
+        "age",
+        "lease",
+        "execution",
+    ]
     click.echo(tabulate(rows, headers=headers))
     stuck = [s for s in found if s.verdict == "stuck"]
     if stuck:
@@ -458,12 +471,18 @@ def list_jobs(ops: Ops, as_json: bool, include_published: bool) -> None:
 @click.option(
     "--wait", is_flag=True, help="Invoke synchronously and show the function's result (invoke)."
 )
+@click.option(
+    "--company",
+    type=COMPANY,
+    help="The job's company (default: the one its walk record names; none: the default tenant).",
+)
 @json_option
 @operates
-def retrigger(ops: Ops, job: str, via: str, wait: bool, as_json: bool) -> None:
-    """Re-send JOB's trigger: the "Export Job Claimed" event EventBridge delivers. The one
-    recovery: a running walk is adopted, a stopped one continues from its checkpoint, a
-    published job is walked again (the ledger keeps every item it enqueued off the queue)."""
+def retrigger(ops: Ops, job: str, via: str, wait: bool, company: str | None, as_json: bool) -> None:
+    """Re-send JOB's trigger: the "Export Job Claimed" event EventBridge delivers, with the
+    company its walk is for. The one recovery: a running walk is adopted, a stopped one
+    continues from its checkpoint, a published job is walked again (the ledger keeps every
+    item it enqueued off the queue)."""
     if wait and via == "bus":
         raise click.UsageError("--wait applies to --via invoke only")
     resources = ops.resources
@@ -471,7 +490,9 @@ def retrigger(ops: Ops, job: str, via: str, wait: bool, as_json: bool) -> None:
         source = resources.event_source or "pleo.export-jobs"
         arn = resources.state_machine_arn or ""
         region, account = _region_and_account(arn, ops.aws)
-        event = triggers.claimed_event(job, source, region, account)
+        if company is None and resources.scope_table:
+            company = ops.jobs().company_of(job)
+        event = triggers.claimed_event(job, source, region, account, company)
         outcome: dict[str, Any] = {"jobId": job, "via": via, "event": event}
         if via == "invoke":
             function = resources.need("function_name")

@@ -72,6 +72,25 @@ REMEDIES = {
         "Pleo's pagination cannot be trusted (hasNextPage without a cursor): report it to"
         " Pleo; re-send the trigger once Pleo fixed it: " + RETRIGGER
     ),
+    "UnknownTenant": SETTINGS_THEN_RESEND.format(
+        what="the tenant registry (add the company: pleo-scope-ops tenant add)", job="{job}"
+    ),
+    "TenantDisabled": SETTINGS_THEN_RESEND.format(
+        what="the company's status if it should walk (pleo-scope-ops tenant enable)", job="{job}"
+    ),
+    "RelinkNeeded": SETTINGS_THEN_RESEND.format(
+        what="the company's OAuth grant (it must install the app again; store the new grant"
+        " with pleo-scope-ops tenant set-credential COMPANY --oauth); the walk resumes from"
+        " its checkpoint",
+        job="{job}",
+    ),
+    "InvalidTenantRecord": SETTINGS_THEN_RESEND.format(
+        what="the company's registry record (pleo-scope-ops tenant show COMPANY)", job="{job}"
+    ),
+    "TenantMismatch": (
+        "nothing to re-send under that company: the job was walked for another one (the"
+        " company shown here); a trigger for it must name that company"
+    ),
     "RepeatedCursor": (
         "Pleo's pagination cannot be trusted (a cursor came back): report it to Pleo; re-send"
         " the trigger once Pleo fixed it: " + RETRIGGER
@@ -119,6 +138,8 @@ class Failure:
 @dataclass(frozen=True)
 class JobStatus:
     job_id: str
+    company_id: str | None
+    """The company the walk is for (None: the default tenant)."""
     verdict: Verdict
     reason: str
     next_step: str | None
@@ -148,6 +169,7 @@ class JobStatus:
     def as_json(self) -> dict[str, Any]:
         return {
             "jobId": self.job_id,
+            "companyId": self.company_id,
             "state": self.verdict,
             "reason": self.reason,
             "nextStep": self.next_step,
@@ -217,6 +239,11 @@ class Jobs:
             )
         executions = self._executions(job_id, "RUNNING")
         return self._assess(job_id, record, self._owning_execution(record, executions))
+
+    def company_of(self, job_id: str) -> str | None:
+        """The company the job's walk is for (None: the default tenant, or no walk yet)."""
+        record = self._checkpoints.peek(JobRef(job_id))
+        return None if record is None else record.company_id
 
     def unpublished(self, include_published: bool = False) -> list[JobStatus]:
         """Every job not yet published: stuck ones first, then failed ones, then the oldest
@@ -345,6 +372,7 @@ class Jobs:
         planned = record.unit_count is not None
         return JobStatus(
             job_id=job_id,
+            company_id=record.company_id,
             verdict=verdict,
             reason=reason,
             next_step=next_step,

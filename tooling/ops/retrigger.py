@@ -41,8 +41,14 @@ def _names(error: type[BaseException]) -> set[str]:
 TYPED_ERRORS = frozenset(_names(ScopeError) | {"IdempotencyAlreadyInProgressError"})
 
 
-def claimed_event(job_id: str, source: str, region: str, account: str) -> dict[str, Any]:
-    """What the EventBridge rule delivers to the function (events/ holds a sample)."""
+def claimed_event(
+    job_id: str, source: str, region: str, account: str, company_id: str | None = None
+) -> dict[str, Any]:
+    """What the EventBridge rule delivers to the function (events/ holds a sample); without
+    `company_id`, the default tenant's."""
+    detail: dict[str, str] = {"jobId": job_id}
+    if company_id is not None:
+        detail["companyId"] = company_id
     return {
         "version": "0",
         "id": str(uuid.uuid4()),
@@ -52,7 +58,7 @@ def claimed_event(job_id: str, source: str, region: str, account: str) -> dict[s
         "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": region,
         "resources": [],
-        "detail": {"jobId": job_id},
+        "detail": detail,
     }
 
 

@@ -1,10 +1,12 @@
 """The three invocation shapes, validated field by field, reduced to one `ScopeRequest`.
 
-- EventBridge: `detail-type: "Export Job Claimed"`, `detail: {"jobId": ...}`, inside
-  EventBridge's envelope (version, id, source, account, time, region, resources)
+- EventBridge: `detail-type: "Export Job Claimed"`, `detail: {"jobId", "companyId"?}`,
+  inside EventBridge's envelope (version, id, source, account, time, region, resources)
 - Step Functions loop state: the handler's own `done: false` result, which carries
   `continuation` (read by `contract.Continuation.read`, the loop state's one reader)
-- direct (`sam local invoke`, a manual run): `{"jobId": ...}` and nothing else
+- direct (`sam local invoke`, a manual run): `{"jobId", "companyId"?}` and nothing else
+
+`companyId` absent (or null) is the deployment's default tenant (DESIGN.md, "Tenants").
 
 Plain code rather than a validation library: three small shapes do not justify pydantic's
 import time and size in the layer. Errors name field paths and reasons, never the rejected
@@ -62,28 +64,29 @@ def _job_claimed(event: Mapping[str, Any]) -> ScopeRequest:
     check.text_list(event, "resources")
     if check.present(event, "detail-type") and event["detail-type"] != DETAIL_TYPE:
         check.problem("detail-type", f"Input should be '{DETAIL_TYPE}'")
-    job_id = None
+    job = None
     if check.present(event, "detail"):
         detail = event["detail"]
         if isinstance(detail, dict):
-            # `companyId` is not read yet: every trigger is the default tenant's.
-            job_id = check.uuid(detail, "jobId", "detail.")
+            job = JobRef.read(check, detail, "detail.")
         else:
             check.problem("detail", "Input should be an object")
-    return _request(check, job_id)
+    return _request(check, job)
 
 
 def _direct(event: Mapping[str, Any]) -> ScopeRequest:
     check = FieldChecker("DirectRequest")
-    job_id = check.uuid(event, "jobId")
-    extra = [str(name)[:_NAME_CHARS] for name in event if name != "jobId"]
+    job = JobRef.read(check, event)
+    extra = [str(name)[:_NAME_CHARS] for name in event if name not in ("jobId", "companyId")]
     if extra:
         named = ", ".join(extra[:_NAMED_EXTRA]) + (", ..." if len(extra) > _NAMED_EXTRA else "")
-        check.problem(named, "Extra inputs are not permitted (a direct invocation is {jobId})")
-    return _request(check, job_id)
+        check.problem(
+            named, "Extra inputs are not permitted (a direct invocation is {jobId, companyId?})"
+        )
+    return _request(check, job)
 
 
-def _request(check: FieldChecker, job_id: str | None) -> ScopeRequest:
+def _request(check: FieldChecker, job: JobRef | None) -> ScopeRequest:
     check.finish()
-    assert job_id is not None  # a missing or invalid one is a problem found
-    return ScopeRequest(JobRef(job_id))
+    assert job is not None  # a missing or invalid id is a problem found
+    return ScopeRequest(job)

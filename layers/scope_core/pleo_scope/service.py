@@ -43,6 +43,7 @@ from pleo_scope.ports import (
 )
 from pleo_scope.publishing import Publisher
 from pleo_scope.scope import Scope, build_manifest, iso_utc, manifest_bytes
+from pleo_scope.tenants_access import require_walked_as
 from pleo_scope.walking import WalkStep
 
 __all__ = ["InvocationStats", "ScopeJobService", "ServiceSettings"]
@@ -113,6 +114,7 @@ class ScopeJobService:
         take_over_from = None
         if ticket is None:
             current = ownership.find_owner(job)
+            require_walked_as(current.record, job)  # before any request with job's credential
             if current.record is not None and current.running_execution is not None:
                 return adopted(current.record, current.running_execution)
             take_over_from = current.dead_hand_over

@@ -15,8 +15,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from pleo_scope.contract import JobRef
 from pleo_scope.credentials import Credential, CredentialSource
-from pleo_scope.errors import InvalidTenantRecord, UnknownTenant
+from pleo_scope.errors import InvalidTenantRecord, TenantMismatch, UnknownTenant
+from pleo_scope.ports import WalkState
 from pleo_scope.tenants import (
     AccessTokenCredential,
     ApiKeyCredential,
@@ -132,3 +134,20 @@ class KindCheckedSource:
                 f" but secret {where} holds {credential.kind!r}"
             )
         return credential
+
+
+def require_walked_as(record: WalkState | None, job: JobRef) -> None:
+    """One job is never walked with two companies' credentials: a trigger naming another
+    company than the one the job's walk record keeps is refused, before any request to Pleo
+    goes out with the trigger's credential (and nothing is written to that walk)."""
+    if record is None or record.company_id == job.company_id:
+        return
+    raise TenantMismatch(
+        f"{job} was walked for {_company(record.company_id)}; this trigger names"
+        f" {_company(job.company_id)}: a job is only ever walked with one company's credential"
+        " (check the trigger's companyId)"
+    )
+
+
+def _company(company_id: str | None) -> str:
+    return "the default tenant (no companyId)" if company_id is None else f"company {company_id}"

@@ -10,12 +10,14 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, cast
 
 import boto3
+import httpx
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
+from pleo_scope import tenant_tokens
 from pleo_scope.auth import CredentialAuth
 from pleo_scope.aws.archive import S3ScopeArchive
 from pleo_scope.aws.checkpoints import DynamoCheckpointStore
@@ -26,11 +28,16 @@ from pleo_scope.aws.ledger import DynamoPublishLedger
 from pleo_scope.aws.queue import SqsScopeQueue
 from pleo_scope.aws.rate_budget import DynamoRateBudgetStore
 from pleo_scope.aws.secrets import SecretsManagerCredentialSource
+from pleo_scope.aws.tenants import DynamoTenantRegistry
 from pleo_scope.clock import Clock, SystemClock
+from pleo_scope.oauth_auth import OAuthAuth
 from pleo_scope.pleo_client import PleoClient
 from pleo_scope.rate_budget import FleetRateLimiter
 from pleo_scope.service import ScopeJobService, ServiceSettings
 from pleo_scope.settings import Settings
+from pleo_scope.tenants import AccessTokenCredential, ApiKeyCredential
+from pleo_scope.tenants_access import KindCheckedSource, TenantAccess, TenantResolver
+from pleo_scope.tenants_pleo import TenantPleo
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -152,14 +159,14 @@ def _assemble(settings: Settings, clock: Clock | None) -> Parts:
             )
         ),
     )
-    credentials = SecretsManagerCredentialSource(
-        secrets, settings.secret_arn, settings.secret_max_age_seconds
-    )
     checkpoints = DynamoCheckpointStore(dynamodb, settings.scope_table, clock)
     limiter = rate_limiter(settings, dynamodb, clock)
-    slots = limiter.budget(None) if limiter is not None else None  # the default tenant's
+    registry = (
+        DynamoTenantRegistry(dynamodb, settings.tenant_table) if settings.tenant_table else None
+    )
+    tenants = TenantResolver(registry, settings.tenant_secret_prefix)
     service = ScopeJobService(
-        pleo=PleoClient(settings.pleo, CredentialAuth(credentials), clock=clock, slots=slots),
+        pleo=TenantPleo(tenants, TenantClients(settings, secrets, limiter, clock).connect),
         checkpoints=checkpoints,
         archive=S3ScopeArchive(cast("S3Client", _client(session, "s3")), settings.bucket),
         queue=SqsScopeQueue(cast("SQSClient", _client(session, "sqs")), settings.queue_url),
@@ -178,6 +185,47 @@ def _assemble(settings: Settings, clock: Clock | None) -> Parts:
         settings.idempotency_table, dynamodb, settings.idempotency_ttl_seconds
     )
     return Parts(service, checkpoints, secrets, dynamodb, triggers, limiter)
+
+
+@dataclass(frozen=True)
+class TenantClients:
+    """Makes the Pleo client of one tenant (TenantPleo keeps one per process and company):
+    its credential as an httpx.Auth, its rate budget (the company's own limit, if its record
+    sets one), the deployment's client settings."""
+
+    settings: Settings
+    secrets: SecretsProvider
+    limiter: FleetRateLimiter | None
+    clock: Clock
+
+    def connect(self, access: TenantAccess) -> PleoClient:
+        limit = access.max_requests_per_minute
+        slots = self.limiter.budget(access.company_id, limit) if self.limiter else None
+        pleo = self.settings.pleo
+        if limit is not None:  # paced by the client itself when there is no fleet budget
+            pleo = replace(pleo, max_requests_per_minute=limit)
+        return PleoClient(pleo, self.auth(access), clock=self.clock, slots=slots)
+
+    def auth(self, access: TenantAccess) -> httpx.Auth:
+        max_age = self.settings.secret_max_age_seconds
+        credential = access.credential
+        if credential is None:  # the default tenant: the deployment's own secret
+            return CredentialAuth(
+                SecretsManagerCredentialSource(self.secrets, self.settings.secret_arn, max_age)
+            )
+        company = access.company_id
+        assert company is not None
+        if isinstance(credential, ApiKeyCredential | AccessTokenCredential):
+            source = SecretsManagerCredentialSource(
+                self.secrets,
+                credential.secret_arn,
+                max_age,
+                named_by=f"company {company}'s credential.secretArn in the tenant registry",
+            )
+            return CredentialAuth(KindCheckedSource(source, company, credential))
+        # A managed OAuth grant: the process's one refresher (shared with any consumer code
+        # in the process: pleo_scope.tenant_tokens), made on the first such tenant.
+        return OAuthAuth(tenant_tokens.refresher(), company)
 
 
 def rate_limiter(

@@ -48,7 +48,10 @@ class DynamoCheckpointStore:
         item = reply.get("Item")
         if item is None or "runId" not in item:
             return None
-        return _state(job, item.get("leaseOwner", {}).get("S", ""), item)
+        # The company the walk was started for, not the caller's: a trigger naming another
+        # company must see that it differs (TenantMismatch).
+        walked = JobRef(job.job_id, _company_of(item))
+        return _state(walked, item.get("leaseOwner", {}).get("S", ""), item)
 
     def walks(self) -> Iterator[WalkState]:
         """Every job's walk record, as `peek` reads one (for the operator's `list`). A scan:
@@ -222,15 +225,24 @@ class DynamoCheckpointStore:
 
     def record_final_error(self, job: JobRef, owner: str, error: FinalError) -> None:
         now = int(self._clock.now().timestamp())
+        # Only on a walk of the same company: a trigger naming another company (refused as
+        # TenantMismatch, UnknownTenant...) must not mark that company's walk failed.
+        values: dict[str, AttributeValueTypeDef] = {}
+        same_company = "attribute_not_exists(companyId)"
+        if job.company_id is not None:
+            same_company = "companyId = :company"
+            values[":company"] = {"S": job.company_id}
         try:
             self._client.update_item(
                 TableName=self._table,
                 Key=_walk_key(job.job_id),
                 UpdateExpression="SET finalError = :error",
                 ConditionExpression=(
-                    "attribute_exists(runId) AND (leaseOwner = :owner OR leaseExpiresAt < :now)"
+                    f"attribute_exists(runId) AND {same_company}"
+                    " AND (leaseOwner = :owner OR leaseExpiresAt < :now)"
                 ),
                 ExpressionAttributeValues={
+                    **values,
                     ":error": {
                         "M": {
                             "name": {"S": error.name},

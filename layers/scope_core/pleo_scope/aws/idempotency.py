@@ -22,11 +22,20 @@ from aws_lambda_powertools.utilities.idempotency import (
     idempotent_function,
 )
 
+from pleo_scope.contract import JobRef
+
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
     from mypy_boto3_dynamodb import DynamoDBClient
 
 type Result = dict[str, Any]
+
+
+def record_key(job: JobRef) -> str:
+    """The job id alone for the default tenant (the key records had before tenants, which
+    therefore still answer), the job id and company for a company's trigger."""
+    return job.job_id if job.company_id is None else f"{job.job_id}#{job.company_id}"
+
 
 RECORD_KEY_FUNCTION = "app._scope_claimed_job"
 """Part of every record's key: the function the records were first keyed by, so that those
@@ -60,11 +69,13 @@ class IdempotentTriggers:
         self._once: Callable[..., Result] | None = None
         self._lock = threading.Lock()
 
-    def run(self, job_id: str, step: Callable[[], Result], context: LambdaContext) -> Result:
-        """`step`'s result, or the stored one of an earlier trigger of the job."""
+    def run(self, job: JobRef, step: Callable[[], Result], context: LambdaContext) -> Result:
+        """`step`'s result, or the stored one of an earlier trigger of the job by the same
+        company (a trigger naming another company never gets this one's result: it runs,
+        and is refused as TenantMismatch)."""
         self.config.register_lambda_context(context)  # Powertools' time-out of a record
         try:
-            return self._idempotent()(trigger={"jobId": job_id}, step=step)
+            return self._idempotent()(trigger={"jobId": record_key(job)}, step=step)
         except _Unfinished as unfinished:
             return unfinished.result
 
