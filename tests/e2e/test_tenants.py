@@ -43,6 +43,7 @@ from tooling.pleo_sim.companies import READ_SCOPE
 from tooling.pleo_sim.rate_meter import credential_of
 from tooling.testkit.assertions import assert_published_exactly_once
 from tooling.testkit.cli_runner import CliRunner
+from tooling.testkit.demo_tenants import render, run_companies
 from tooling.testkit.harness import Stack
 from tooling.testkit.local_stack import route_lambda
 from tooling.testkit.samples import load_event
@@ -352,3 +353,23 @@ def test_a_refused_grant_ends_in_relink_needed_and_a_new_one_resumes_the_walk(
     first_pages = [r for r in stack.simulator.log if r.job_id == job.id and r.endpoint == "items"]
     assert sum(1 for r in first_pages if "after" not in r.query) == 1  # resumed, not restarted
     assert_published_exactly_once(stack, job.id, stack.expected_scope(job), company)
+
+
+@pytest.mark.usefixtures("routed")
+def test_the_demo_s_three_companies_publish_each_under_its_own_company(stack: Stack) -> None:
+    results = run_companies(
+        stack.aws,
+        stack.simulator,
+        stack.app.lambda_handler,
+        items=60,
+        lambda_timeout=30,
+        oauth_lifetime=1.0,
+        oauth_latency=0.3,
+    )
+    assert [r.company.kind for r in results] == ["apiKey", "accessToken", "oauth"]
+    for r in results:
+        assert (r.result["done"], r.result["companyId"]) == (True, r.company.id)
+        assert r.units == -(-r.result["itemsInScope"] // 100)
+    assert results[2].refreshes >= 2  # its tokens expired during its walk (6 pages x 0.3 s)
+    assert [r.refreshes for r in results[:2]] == [0, 0]
+    assert "oauth" in render(results)

@@ -3,7 +3,9 @@
 Starts the Pleo simulator and moto's server on loopback, creates the resources from
 template.yaml, seeds a claimed job, invokes the ScopeJob handler (which hands over to the
 real state machine when the job does not fit in one invocation), drains the queue like a
-downstream consumer (one line per work unit consumed), copies the scope and its manifest
+downstream consumer (one line per work unit consumed), then three companies' jobs
+(tooling/testkit/demo_tenants.py: apiKey, accessToken, and OAuth with tokens expiring during
+its walk), copies the scope and its manifest
 out of moto to out/demo/<job>/ (moto stops with the demo), and prints where they are.
 
     python -m tooling.testkit.demo [--items 2500] [--lambda-timeout 900] [--page-size 100]
@@ -28,6 +30,7 @@ from tqdm import tqdm
 from tooling.build.template import TEMPLATE
 from tooling.pleo_sim import PleoSimulator, SimJob
 from tooling.pleo_sim.server import serve
+from tooling.testkit.demo_tenants import render, run_companies
 from tooling.testkit.executions import follow_walk
 from tooling.testkit.local_stack import (
     LocalLambdaContext,
@@ -141,6 +144,24 @@ def main() -> None:
         help="where the scope and its manifest are kept, under the job's id (default: out/demo)",
     )
     parser.add_argument(
+        "--company-items",
+        type=int,
+        default=1500,
+        help="items in each of the three companies' jobs (0: no companies)",
+    )
+    parser.add_argument(
+        "--oauth-lifetime",
+        type=float,
+        default=1.0,
+        help="seconds the OAuth company's access tokens last (they expire during its walk)",
+    )
+    parser.add_argument(
+        "--oauth-latency",
+        type=float,
+        default=0.2,
+        help="seconds Pleo takes per page for the OAuth company (so its walk outlasts them)",
+    )
+    parser.add_argument(
         "--lambda-timeout",
         type=float,
         default=900,
@@ -187,6 +208,20 @@ def main() -> None:
         consumer.join(timeout=60)
         kept = keep_scope(stack, result["scope"], args.out / job.id)
         manifest = json.loads(kept.manifest.read_bytes())
+        companies = []
+        if args.company_items:
+            print("\nthree companies on the same deployment, each triggered with its companyId")
+            with route_lambda(app.lambda_handler, args.lambda_timeout):
+                companies = run_companies(
+                    stack,
+                    simulator,
+                    app.lambda_handler,
+                    items=args.company_items,
+                    lambda_timeout=args.lambda_timeout,
+                    oauth_lifetime=args.oauth_lifetime,
+                    oauth_latency=args.oauth_latency,
+                )
+        unit_size = int(stack.function_env.get("SCOPE_UNIT_SIZE") or 100)
     in_order = consumer.positions == list(range(len(consumer.positions))) and (
         consumer.units == list(range(len(consumer.units)))
     )
@@ -208,9 +243,20 @@ def main() -> None:
     )
     if execution is not None:
         print(f"step functions  {len(invocations)} loop invocations, {executions} execution(s)")
+    if companies:
+        print()
+        print(render(companies))
+        print(
+            f"(the OAuth company's tokens last {args.oauth_lifetime:g} s: each refresh rotated"
+            " both; 401s: requests Pleo refused before a refresh)"
+        )
     print(f"elapsed         {time.perf_counter() - started:.1f} s")
     if len(consumer.positions) != result["itemsInScope"] or not in_order:
         sys.exit("the queue does not hold the scope exactly once, in order")
+    for company in companies:
+        expected = math.ceil(company.result["itemsInScope"] / unit_size)
+        if company.units != expected:
+            sys.exit(f"company {company.company.id}: {company.units} units, not {expected}")
 
 
 if __name__ == "__main__":
