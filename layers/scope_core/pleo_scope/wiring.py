@@ -7,10 +7,11 @@ Building makes no AWS client and opens no connection: each client is made on its
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, cast
 
 import boto3
@@ -30,6 +31,7 @@ from pleo_scope.aws.rate_budget import DynamoRateBudgetStore
 from pleo_scope.aws.secrets import SecretsManagerCredentialSource
 from pleo_scope.aws.tenants import DynamoTenantRegistry
 from pleo_scope.clock import Clock, SystemClock
+from pleo_scope.oauth import OAuthRefresher
 from pleo_scope.oauth_auth import OAuthAuth
 from pleo_scope.pleo_client import PleoClient
 from pleo_scope.rate_budget import FleetRateLimiter
@@ -187,7 +189,7 @@ def _assemble(settings: Settings, clock: Clock | None) -> Parts:
     return Parts(service, checkpoints, secrets, dynamodb, triggers, limiter)
 
 
-@dataclass(frozen=True)
+@dataclass
 class TenantClients:
     """Makes the Pleo client of one tenant (TenantPleo keeps one per process and company):
     its credential as an httpx.Auth, its rate budget (the company's own limit, if its record
@@ -197,6 +199,17 @@ class TenantClients:
     secrets: SecretsProvider
     limiter: FleetRateLimiter | None
     clock: Clock
+    _refresher: OAuthRefresher | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def refresher(self) -> OAuthRefresher:
+        """The container's one OAuth refresher (from the function's environment: the
+        registry, the tenant key, the token endpoint, the app's client secret), made when
+        the first managed-OAuth tenant walks."""
+        with self._lock:
+            if self._refresher is None:
+                self._refresher = tenant_tokens.build_refresher(os.environ)
+            return self._refresher
 
     def connect(self, access: TenantAccess) -> PleoClient:
         limit = access.max_requests_per_minute
@@ -223,9 +236,7 @@ class TenantClients:
                 named_by=f"company {company}'s credential.secretArn in the tenant registry",
             )
             return CredentialAuth(KindCheckedSource(source, company, credential))
-        # A managed OAuth grant: the process's one refresher (shared with any consumer code
-        # in the process: pleo_scope.tenant_tokens), made on the first such tenant.
-        return OAuthAuth(tenant_tokens.refresher(), company)
+        return OAuthAuth(self.refresher(), company)  # a managed OAuth grant
 
 
 def rate_limiter(
