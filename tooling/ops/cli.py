@@ -350,8 +350,8 @@ def render_status(status: JobStatus) -> str:
         published = f"{_or_dash(status.items_in_scope)} of {_or_dash(status.items_in_scope)}"
     rows: list[tuple[str, str]] = [
         ("job", status.job_id),
-        ("company", status.company_id or "default tenant"),
         ("state", f"{status.verdict}: {status.reason}"),
+        ("company", status.company_id or "default tenant"),
     ]
     if status.failure is not None:
         failure = status.failure
