@@ -4,9 +4,8 @@
 from __future__ import annotations
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
-from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 
-from pleo_scope.errors import ConfigurationError
+from pleo_scope.aws.secrets import read_secret_string
 from pleo_scope.token_endpoint import ClientCredentials, parse_client_secret
 
 
@@ -17,17 +16,11 @@ class SecretsManagerClientCredentials:
         self._max_age = max_age_seconds
 
     def get(self, *, force_fetch: bool = False) -> ClientCredentials:
-        try:
-            value = self._provider.get(
-                self._secret_arn, max_age=self._max_age, force_fetch=force_fetch
-            )
-        except GetParameterError as error:
-            cause = type(error.__cause__).__name__ if error.__cause__ else "error"
-            raise ConfigurationError(
-                f"cannot read secret {self._secret_arn} ({cause}): check"
-                " PLEO_OAUTH_CLIENT_SECRET_ARN and the function's secretsmanager:GetSecretValue"
-                " permission"
-            ) from None
-        if not isinstance(value, str):
-            raise ConfigurationError(f"secret {self._secret_arn} has no SecretString")
+        value = read_secret_string(
+            self._provider,
+            self._secret_arn,
+            max_age_seconds=self._max_age,
+            force_fetch=force_fetch,
+            named_by="PLEO_OAUTH_CLIENT_SECRET_ARN",
+        )
         return parse_client_secret(value, self._secret_arn)
