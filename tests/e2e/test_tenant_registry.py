@@ -56,7 +56,9 @@ def oauth_tenant(**credential: Any) -> Tenant:
 
 
 def tokens(n: int) -> FreshTokens:
-    return FreshTokens(f"refresh-{n}".encode(), f"access-{n}".encode(), int(NOW) + 600, 600)
+    # A refresh's expiry keeps its fraction of a second (a 1 s token cut to whole seconds
+    # would look expired up to a second early).
+    return FreshTokens(f"refresh-{n}".encode(), f"access-{n}".encode(), NOW + 600.25, 600)
 
 
 def test_unknown_company(registry: Registry) -> None:
@@ -65,7 +67,7 @@ def test_unknown_company(registry: Registry) -> None:
 
 
 def test_a_record_of_the_design_fields_only_reads_as_version_0(registry: Registry) -> None:
-    tenant = oauth_tenant(access_token=StoredToken(plain="access-0"), expires_at=int(NOW))
+    tenant = oauth_tenant(access_token=StoredToken(plain="access-0"), expires_at=NOW + 0.5)
     registry.put(tenant)
     assert registry.get(tenant.company_id) == tenant
     with pytest.raises(InvalidTenantRecord, match="already in the tenant registry"):
@@ -102,7 +104,7 @@ def test_both_tokens_in_one_write_on_the_version_read(registry: Registry) -> Non
     assert stored.refresh_lease_expires_at is None  # the write released the lease
     assert stored.access_token_lifetime == 600
     assert stored.credential == OAuthCredential(
-        StoredToken(sealed=b"refresh-1"), StoredToken(sealed=b"access-1"), int(NOW) + 600
+        StoredToken(sealed=b"refresh-1"), StoredToken(sealed=b"access-1"), NOW + 600.25
     )
     assert registry.get(tenant.company_id) == stored
     # A writer still on version 0 (its refresh raced, or ran past its lease) changes nothing.

@@ -43,7 +43,7 @@ from tooling.pleo_sim.companies import READ_SCOPE
 from tooling.pleo_sim.rate_meter import credential_of
 from tooling.testkit.assertions import assert_published_exactly_once
 from tooling.testkit.cli_runner import CliRunner
-from tooling.testkit.demo_tenants import render, run_companies
+from tooling.testkit.demo_tenants import EARLIEST_REFRESH, render, run_companies
 from tooling.testkit.harness import Stack
 from tooling.testkit.local_stack import route_lambda
 from tooling.testkit.samples import load_event
@@ -371,5 +371,8 @@ def test_the_demo_s_three_companies_publish_each_under_its_own_company(stack: St
         assert (r.result["done"], r.result["companyId"]) == (True, r.company.id)
         assert r.units == -(-r.result["itemsInScope"] // 100)
     assert results[2].refreshes >= 2  # its tokens expired during its walk (6 pages x 0.3 s)
+    # Each token it used was refreshed ahead of its expiry, not again and again before it.
+    assert len(results[2].lives_used) == results[2].refreshes - 1  # the first had no token
+    assert min(results[2].lives_used) >= EARLIEST_REFRESH
     assert [r.refreshes for r in results[:2]] == [0, 0]
     assert "oauth" in render(results)

@@ -107,6 +107,22 @@ def test_refreshed_ahead_of_expiry_by_a_fraction_of_a_short_lifetime(world: Worl
     assert world.refresher().access_token(COMPANY).version == 3
 
 
+def test_a_token_refreshed_mid_second_serves_its_whole_lifetime(world: World) -> None:
+    """`expires_in` counts from the refresh, not from the last whole second: a 1 s token got
+    at .7 s is used until its own refresh point (a fifth of a second ahead), here and in a
+    process that reads it from the registry; one refresh per expiry, not three."""
+    world.pleo.lifetime = 1
+    world.clock.elapsed = 0.7
+    refresher = world.refresher()
+    assert refresher.access_token(COMPANY).version == 1
+    world.clock.elapsed += 0.75  # 0.25 s left of its life, past the next whole second
+    assert refresher.access_token(COMPANY).version == 1
+    assert world.refresher().access_token(COMPANY).version == 1
+    world.clock.elapsed += 0.1  # 0.15 s left: within the last fifth
+    assert refresher.access_token(COMPANY).version == 2
+    assert world.pleo.calls == 2
+
+
 def test_a_rejected_version_is_refreshed_past_an_older_one_is_not(world: World) -> None:
     refresher = world.refresher()
     first = refresher.access_token(COMPANY)

@@ -140,6 +140,25 @@ def test_access_tokens_expire_on_the_simulators_clock(
     assert refresh(http, tokens["refresh_token"]).json()["error"] == "invalid_grant"
 
 
+def test_each_rotation_records_the_share_of_its_life_the_replaced_token_served(
+    sim: PleoSimulator, http: httpx.Client, clock: FakeClock
+) -> None:
+    issued = sim.grant(COMPANY_A, access_lifetime=10)
+    clock.sleep(3)
+    tokens = refresh(http, issued.refresh_token).json()  # the first token was never used
+    http.get(f"/v3/export-jobs/{JOB_A}", headers=bearer(tokens["access_token"]))
+    clock.sleep(8.5)
+    tokens = refresh(http, tokens["refresh_token"]).json()
+    clock.sleep(12)  # presented only once expired: still used up to its end
+    assert (
+        http.get(f"/v3/export-jobs/{JOB_A}", headers=bearer(tokens["access_token"])).status_code
+        == 401
+    )
+    refresh(http, tokens["refresh_token"])
+    assert sim.oauth.lives_used(COMPANY_A) == [0.85, 1.2]
+    assert sim.oauth.lives_used(COMPANY_B) == []
+
+
 def test_client_authentication_and_request_errors(sim: PleoSimulator, http: httpx.Client) -> None:
     issued = sim.grant(COMPANY_A)
     bad_client = refresh(http, issued.refresh_token, client=(DEFAULT_CLIENT_ID, "wrong"))

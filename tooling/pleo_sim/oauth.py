@@ -62,6 +62,9 @@ class Grant:
     refresh_token: str = field(repr=False)
     access_expires_at: float
     refresh_expires_at: float
+    access_issued_at: float
+    access_presented: bool = False
+    """The current access token reached the API (an installation's first may never)."""
     spent: set[str] = field(default_factory=set, repr=False)
     revoked: bool = False
     rotations: int = 0
@@ -86,6 +89,9 @@ class TokenCall:
     number: int
     outcome: TokenOutcome
     company_id: str | None
+    replaced_life_used: float | None = None
+    """A rotation: the share of its lifetime the access token it replaced had served (None:
+    that token never reached the API). Refreshed ahead of expiry, it is near 1."""
 
 
 @dataclass(frozen=True)
@@ -134,6 +140,7 @@ class OAuthServer:
             refresh_token=_token("rt"),
             access_expires_at=now + access_lifetime,
             refresh_expires_at=now + refresh_lifetime,
+            access_issued_at=now,
         )
         self.grants.append(grant)
         self._by_refresh[grant.refresh_token] = grant
@@ -160,6 +167,15 @@ class OAuthServer:
     def call_count(self) -> int:
         return len(self.calls)
 
+    def lives_used(self, company_id: str) -> list[float]:
+        """Per rotation of the company's grant whose replaced token was used: the share of
+        its lifetime that token served (refreshes only at expiry: each near 1)."""
+        return [
+            call.replaced_life_used
+            for call in self.calls
+            if call.company_id == company_id and call.replaced_life_used is not None
+        ]
+
     def call_count_for(self, company_id: str, outcome: TokenOutcome | None = None) -> int:
         return sum(
             1
@@ -174,6 +190,7 @@ class OAuthServer:
         grant = self._by_access.get(access_token)
         if grant is None or not grant.alive or grant.access_token != access_token:
             return None
+        grant.access_presented = True  # even once expired: it was used up to its end
         if self._clock() >= grant.access_expires_at:
             return None
         return grant.company_id, grant.scopes
@@ -213,11 +230,11 @@ class OAuthServer:
         if not grant.alive or self._clock() >= grant.refresh_expires_at:
             self.calls.append(TokenCall(number, "invalid_grant", company))
             return TokenAnswer(400, _error("invalid_grant", "grant revoked or expired"), delay)
-        self._rotate(grant)
+        life_used = self._rotate(grant)
         if fault is not None and fault.kind == "lose_answer":
-            self.calls.append(TokenCall(number, "lost", company))
+            self.calls.append(TokenCall(number, "lost", company, life_used))
             return TokenAnswer(0, None, delay)
-        self.calls.append(TokenCall(number, "rotated", company))
+        self.calls.append(TokenCall(number, "rotated", company, life_used))
         document: dict[str, object] = {
             "access_token": grant.access_token,
             "refresh_token": grant.refresh_token,
@@ -227,16 +244,22 @@ class OAuthServer:
         }
         return TokenAnswer(200, document, delay, {"Cache-Control": "no-store"})
 
-    def _rotate(self, grant: Grant) -> None:
+    def _rotate(self, grant: Grant) -> float | None:
+        """Returns the replaced access token's share of its lifetime served, if it was used."""
         now = self._clock()
+        life_used = None
+        if grant.access_presented:
+            life_used = (now - grant.access_issued_at) / grant.access_lifetime
         grant.spent.add(grant.refresh_token)
         del self._by_access[grant.access_token]
         grant.access_token, grant.refresh_token = _token("at"), _token("rt")
         grant.access_expires_at = now + grant.access_lifetime
         grant.refresh_expires_at = now + grant.refresh_lifetime
+        grant.access_issued_at, grant.access_presented = now, False
         grant.rotations += 1
         self._by_refresh[grant.refresh_token] = grant
         self._by_access[grant.access_token] = grant
+        return life_used
 
     def _client(self, authorization: str) -> str | None:
         scheme, _, encoded = authorization.partition(" ")

@@ -30,7 +30,7 @@ from tqdm import tqdm
 from tooling.build.template import TEMPLATE
 from tooling.pleo_sim import PleoSimulator, SimJob
 from tooling.pleo_sim.server import serve
-from tooling.testkit.demo_tenants import render, run_companies
+from tooling.testkit.demo_tenants import EARLIEST_REFRESH, render, run_companies
 from tooling.testkit.executions import follow_walk
 from tooling.testkit.local_stack import (
     LocalLambdaContext,
@@ -246,14 +246,23 @@ def main() -> None:
     if companies:
         print()
         print(render(companies))
+        oauth = next(c for c in companies if c.company.kind == "oauth")
         print(
-            f"(the OAuth company's tokens last {args.oauth_lifetime:g} s: each refresh rotated"
-            " both; 401s: requests Pleo refused before a refresh)"
+            f"OAuth company: {oauth.refreshes} refreshes in a {oauth.walk_seconds:.1f} s walk of"
+            f" {args.oauth_lifetime:g} s tokens, each refreshed ahead of its expiry (in its last"
+            " fifth):\none refresh per token life. token life used: the share of its lifetime"
+            " each replaced token served; every refresh rotated both tokens.\n401s: requests"
+            " Pleo refused before a refresh."
         )
     print(f"elapsed         {time.perf_counter() - started:.1f} s")
     if len(consumer.positions) != result["itemsInScope"] or not in_order:
         sys.exit("the queue does not hold the scope exactly once, in order")
     for company in companies:
+        if any(share < EARLIEST_REFRESH for share in company.lives_used):
+            sys.exit(
+                f"company {company.company.id}: a token was refreshed before"
+                f" {EARLIEST_REFRESH:.0%} of its life (more than one refresh per expiry)"
+            )
         expected = math.ceil(company.result["itemsInScope"] / unit_size)
         if company.units != expected:
             sys.exit(f"company {company.company.id}: {company.units} units, not {expected}")

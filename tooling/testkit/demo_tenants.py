@@ -9,14 +9,17 @@ job, each triggered with its `companyId`:
   than its walk (Pleo slowed down), so that they expire during it and are refreshed on the way.
 
 Runs inside `route_lambda` (a walk that does not fit in one invocation goes on in the state
-machine). Prints one line per company: the credential kind, the scope, the requests its walk made to
-Pleo (and how many were refused with 401), the token refreshes, and the units consumed
-(every one naming the company).
+machine). Prints one line per company: the credential kind, the scope, how long its walk took,
+the requests it made to Pleo (and how many were refused with 401), the token refreshes with
+the share of its lifetime each replaced token had served (refreshed ahead of its expiry, in its
+last fifth: one refresh per token life), and the units consumed (every one naming the company).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +42,10 @@ from tooling.pleo_sim.companies import READ_SCOPE
 from tooling.testkit.executions import follow_walk
 from tooling.testkit.local_stack import LocalLambdaContext, LocalStack
 
+EARLIEST_REFRESH = 0.5
+"""A token is refreshed at 4/5 of its life (less the refresh call's latency): one refreshed
+before half of it had no expiry to call for it (the demo fails)."""
+
 
 @dataclass(frozen=True)
 class DemoCompany:
@@ -52,9 +59,12 @@ class DemoCompany:
 class CompanyResult:
     company: DemoCompany
     result: dict[str, Any]
+    walk_seconds: float
     requests: int
     refused: int
     refreshes: int
+    lives_used: tuple[float, ...]
+    """Per refresh of a token the walk had used: the share of its lifetime it served."""
     units: int
 
     def row(self) -> tuple[object, ...]:
@@ -65,9 +75,11 @@ class CompanyResult:
             "-" if self.company.limit is None else self.company.limit,
             self.result["pagesFetched"],
             self.result["itemsInScope"],
+            f"{self.walk_seconds:.1f}",
             self.requests,
             self.refused,
             self.refreshes,
+            _share_range(self.lives_used),
             self.units,
             scope,
         )
@@ -79,9 +91,11 @@ HEADERS = [
     "req/min",
     "pages",
     "in scope",
+    "walk s",
     "requests",
     "401s",
     "refreshes",
+    "token life used",
     "units",
     "scope",
 ]
@@ -158,20 +172,24 @@ def run_companies(
     results = []
     for company in companies:
         event = {"jobId": company.job.id, "companyId": company.id}
+        started = time.perf_counter()
         result = handler(event, LocalLambdaContext(lambda_timeout))
         if not result["done"]:  # handed over: the state machine walks on (route_lambda)
             final = follow_walk(stack, company.job.id).final
             if final["status"] != "SUCCEEDED":
                 raise SystemExit(f"{company.kind} company: state machine {final['status']}")
             result = json.loads(final["output"])
+        walk_seconds = time.perf_counter() - started
         statuses = [r.status for r in simulator.log if r.job_id == company.job.id]
         results.append(
             CompanyResult(
                 company,
                 result,
+                walk_seconds,
                 requests=len(statuses),
                 refused=statuses.count(401),
                 refreshes=simulator.oauth.call_count_for(company.id, "rotated"),
+                lives_used=tuple(simulator.oauth.lives_used(company.id)),
                 units=0,
             )
         )
@@ -201,12 +219,15 @@ def _with_units(stack: LocalStack, results: list[CompanyResult]) -> list[Company
                 {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)
             ],
         )
-    return [
-        CompanyResult(r.company, r.result, r.requests, r.refused, r.refreshes,
-                      units.get(r.company.job.id, 0))
-        for r in results
-    ]  # fmt: skip
+    return [dataclasses.replace(r, units=units.get(r.company.job.id, 0)) for r in results]
 
 
 def render(results: list[CompanyResult]) -> str:
     return tabulate([r.row() for r in results], headers=HEADERS)
+
+
+def _share_range(shares: tuple[float, ...]) -> str:
+    if not shares:
+        return "-"
+    low, high = min(shares), max(shares)
+    return f"{low:.0%}" if f"{low:.0%}" == f"{high:.0%}" else f"{low * 100:.0f}-{high:.0%}"

@@ -224,7 +224,8 @@ class OAuthRefresher:
             fresh = FreshTokens(
                 refresh_token=self._cipher.seal(company_id, "refreshToken", answer.refresh_token),
                 access_token=self._cipher.seal(company_id, "accessToken", answer.access_token),
-                expires_at=int(before_call + answer.expires_in),
+                # Not cut to whole seconds: that would cut up to 1 s off a 1 s token's life.
+                expires_at=before_call + answer.expires_in,
                 lifetime=answer.expires_in,
             )
             stored = self._store(company_id, held.version, fresh)

@@ -63,8 +63,8 @@ class OAuthCredential:
     refresh_token: StoredToken
     access_token: StoredToken | None = None
     """Absent: refresh before the first request."""
-    expires_at: int | None = None
-    """Epoch seconds the access token stops working at."""
+    expires_at: float | None = None
+    """Epoch seconds (with their fraction) the access token stops working at."""
     kind: Literal["oauth"] = "oauth"
 
 
@@ -108,7 +108,7 @@ class FreshTokens:
 
     refresh_token: bytes = field(repr=False)
     access_token: bytes = field(repr=False)
-    expires_at: int
+    expires_at: float
     lifetime: int
 
 

@@ -108,7 +108,7 @@ class DynamoTenantRegistry:
         values: dict[str, AttributeValueTypeDef] = {
             ":refresh": {"B": tokens.refresh_token},
             ":access": {"B": tokens.access_token},
-            ":expires": {"N": str(tokens.expires_at)},
+            ":expires": {"N": _number(tokens.expires_at)},
             ":lifetime": {"N": str(tokens.lifetime)},
             ":next": {"N": str(version + 1)},
             ":oauth": {"S": "oauth"},
@@ -265,7 +265,7 @@ def item_from_tenant(tenant: Tenant) -> dict[str, AttributeValueTypeDef]:
         if tenant.credential.access_token is not None:
             credential["accessToken"] = _token_value(tenant.credential.access_token)
         if tenant.credential.expires_at is not None:
-            credential["expiresAt"] = {"N": str(tenant.credential.expires_at)}
+            credential["expiresAt"] = {"N": _number(tenant.credential.expires_at)}
     item: dict[str, AttributeValueTypeDef] = {
         "companyId": {"S": tenant.company_id},
         "status": {"S": tenant.status},
@@ -296,7 +296,7 @@ def _credential(document: dict[str, Any], company_id: str) -> TenantCredential:
     return OAuthCredential(
         refresh_token=refresh,
         access_token=access,
-        expires_at=int(expires_at) if expires_at is not None else None,
+        expires_at=expires_at,
     )
 
 
