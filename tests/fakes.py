@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pleo_scope.aws.keys import pointer_key, run_manifest_key, run_prefix, run_scope_key
-from pleo_scope.clock import Budget
+from pleo_scope.clock import Budget, Clock
 from pleo_scope.contract import ExecutionName, JobRef, LoopInput, LoopTicket, ScopeLocation
 from pleo_scope.errors import (
     ArchivedPageMissing,
@@ -105,6 +105,9 @@ class MemoryCheckpoints:
     leases: dict[str, str] = field(default_factory=dict)
     lease_hand_overs: dict[str, int] = field(default_factory=dict)
     registries: dict[tuple[str, int], InMemoryCursorRegistry] = field(default_factory=dict)
+    clock: Clock | None = None
+    """Given, leases expire as DynamoDB's do (begin writes the expiry, confirm checks it)."""
+    confirms: int = 0
 
     def peek(self, job: JobRef) -> WalkState | None:
         job_id = job.job_id
@@ -144,7 +147,10 @@ class MemoryCheckpoints:
                 hand_overs=state.hand_overs if state else 0,
                 execution_arn=state.execution_arn if state else None,
             )
-        self.records[job_id] = state = state.but(owner=owner, final_error=None)
+        until = int(self.clock.now().timestamp() + lease_seconds) + 1 if self.clock else 0
+        self.records[job_id] = state = state.but(
+            owner=owner, final_error=None, lease_expires_at=until
+        )
         return state
 
     def advance(
@@ -180,8 +186,13 @@ class MemoryCheckpoints:
             del self.leases[state.job_id]
 
     def confirm(self, state: WalkState) -> None:
+        self.confirms += 1
         if self.leases.get(state.job_id) != state.owner:
             raise WalkInProgress("lease lost")
+        record = self.records.get(state.job_id)
+        until = record.lease_expires_at if record else 0
+        if self.clock is not None and until <= self.clock.now().timestamp():
+            raise WalkInProgress("lease expired")
 
     def record_final_error(self, job: JobRef, owner: str, error: FinalError) -> None:
         state = self.records.get(job.job_id)

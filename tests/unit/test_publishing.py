@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -12,7 +14,7 @@ from pleo_scope.clock import Budget
 from pleo_scope.contract import JobRef
 from pleo_scope.errors import PublishFailed, UnitTooLarge, WalkInProgress
 from pleo_scope.invocation import InvocationStats, ServiceSettings
-from pleo_scope.ports import NoObserver, WalkState
+from pleo_scope.ports import NoObserver, StepObserver, WalkState
 from pleo_scope.publishing import Publisher, entry_hash
 from tests.fakes import MemoryArchive, MemoryCheckpoints, MemoryLedger, MemoryQueue
 from tests.support import FakeClock
@@ -37,15 +39,20 @@ class Harness:
 
     def __init__(self, unit_size: int) -> None:
         self.clock = FakeClock()
-        self.checkpoints = MemoryCheckpoints()
+        self.checkpoints = MemoryCheckpoints(clock=self.clock)
         self.ledger = MemoryLedger(self.checkpoints)
         self.queue = MemoryQueue()
         self.archive = MemoryArchive()
         self.settings = ServiceSettings(safety_margin_seconds=1.0, unit_size=unit_size)
 
-    def publisher(self) -> Publisher:
+    def publisher(self, observer: StepObserver | None = None) -> Publisher:
         return Publisher(
-            self.checkpoints, self.queue, self.ledger, self.archive, NoObserver(), self.settings
+            self.checkpoints,
+            self.queue,
+            self.ledger,
+            self.archive,
+            observer or NoObserver(),
+            self.settings,
         )
 
     def scoped(self, jsonl: bytes, owner: str = "owner", new_run: bool = False) -> WalkState:
@@ -67,9 +74,11 @@ class Harness:
             )
         return state
 
-    def publish(self, state: WalkState, jsonl: bytes) -> tuple[WalkState, bool]:
+    def publish(
+        self, state: WalkState, jsonl: bytes, publisher: Publisher | None = None
+    ) -> tuple[WalkState, bool]:
         try:
-            return self.publisher().publish(
+            return (publisher or self.publisher()).publish(
                 state, jsonl, Budget.unbounded(self.clock), InvocationStats()
             )
         finally:
@@ -165,6 +174,66 @@ def test_a_lost_lease_records_nothing() -> None:
     with pytest.raises(WalkInProgress):
         harness.publish(state, jsonl)
     assert harness.ledger.units == {}
+
+
+@dataclass
+class AfterStep:
+    """A StepObserver that runs `action` once, after the first `step` it sees."""
+
+    step: str
+    action: Callable[[], None]
+    done: bool = False
+
+    def on_step(self, step: str, job_id: str, number: int) -> None:
+        if step == self.step and not self.done:
+            self.done = True
+            self.action()
+
+
+def test_the_lease_is_read_before_the_first_batch_then_proved_by_each_ledger_write() -> None:
+    harness = Harness(1)
+    jsonl = scope_of(entry_ids(35))
+    state, done = harness.publish(harness.scoped(jsonl), jsonl)
+    assert (done, state.units_published) == (True, 35)
+    assert harness.queue.calls == harness.ledger.writes == 4
+    assert harness.checkpoints.confirms == 1
+
+
+def test_a_lease_taken_over_after_a_ledger_write_ends_the_publish_at_the_next_write() -> None:
+    harness = Harness(1)
+    jsonl = scope_of(entry_ids(35))
+    taken = AfterStep("ledger_written", lambda: harness.checkpoints.leases.update({JOB: "trigger"}))
+    with pytest.raises(WalkInProgress):
+        harness.publish(harness.scoped(jsonl), jsonl, harness.publisher(taken))
+    # The documented window: the next batch went out (same ids: SQS drops it) but nothing
+    # of it was recorded, and no batch after it was sent.
+    assert sorted(unit for _, _, unit in harness.ledger.units) == list(range(10))
+    assert harness.queue.calls == 2
+
+
+def test_a_lease_that_ran_out_after_a_ledger_write_is_read_again_before_the_next_send() -> None:
+    harness = Harness(1)
+    jsonl = scope_of(entry_ids(35))
+    expired = AfterStep("ledger_written", lambda: harness.clock.sleep(120.0))  # past the 60 s lease
+    with pytest.raises(WalkInProgress, match="expired"):
+        harness.publish(harness.scoped(jsonl), jsonl, harness.publisher(expired))
+    assert harness.queue.calls == 1
+    assert harness.checkpoints.confirms == 2
+
+
+def test_a_publisher_serving_many_invocations_reads_the_lease_at_each_publish() -> None:
+    harness = Harness(1)
+    lost = AfterStep("units_planned", lambda: harness.checkpoints.leases.update({JOB: "other"}))
+    publisher = harness.publisher(lost)  # built once per container, as the service does
+    first = scope_of(entry_ids(15))
+    lost.done = True  # not in the first invocation
+    harness.publish(harness.scoped(first), first, publisher)
+    sent = harness.queue.calls
+    lost.done = False  # the next one loses the lease once its units are planned
+    second = scope_of(entry_ids(15, start=100))
+    with pytest.raises(WalkInProgress):
+        harness.publish(harness.scoped(second, new_run=True), second, publisher)
+    assert harness.queue.calls == sent
 
 
 def test_batches_are_packed_by_bytes_and_an_oversized_unit_is_a_typed_error() -> None:

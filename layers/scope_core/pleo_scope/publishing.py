@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import batched
 
-from pleo_scope.clock import Budget
+from pleo_scope.clock import Budget, Clock
 from pleo_scope.errors import PublishFailed, UnitTooLarge
 from pleo_scope.invocation import InvocationStats, ServiceSettings
 from pleo_scope.ports import (
@@ -81,11 +81,14 @@ class Publisher:
         )
         slowest = 0.0
         clock = budget.clock
+        # Local to this publish (the Publisher serves every invocation of its container):
+        # when the lease was last proved held by a write conditional on it.
+        proved = False
         for batch in self._batches(state, units):
             if not budget.allows(slowest + self.settings.safety_margin_seconds):
                 return state, False
             started = clock.monotonic()
-            state = self._send_and_record(state, batch, recorded, stats)
+            state, proved = self._send_and_record(state, batch, recorded, stats, proved, clock)
             slowest = max(slowest, clock.monotonic() - started)
         return state, True
 
@@ -148,14 +151,21 @@ class Publisher:
         batch: Sequence[tuple[Unit, OutgoingMessage]],
         recorded: set[int],
         stats: InvocationStats,
-    ) -> WalkState:
+        proved: bool,
+        clock: Clock,
+    ) -> tuple[WalkState, bool]:
         """Send a batch, retrying what SQS refused (same ids: SQS drops a duplicate within
-        5 minutes); each send's accepted units are recorded at once, with the checkpoint."""
+        5 minutes); each send's accepted units are recorded at once, with the checkpoint.
+        Returns the state and whether the last call proved the lease held."""
         unit_of = {message.unit: unit for unit, message in batch}
         pending = [message for _, message in batch]
         for _ in range(SEND_ATTEMPTS):
-            # SQS cannot be conditional on the lease: only its holder sends (fencing).
-            self.checkpoints.confirm(state)
+            # SQS cannot be conditional on the lease: only its holder sends (fencing). The
+            # ledger write just before, conditional on owner and run, proved them as the
+            # read would; the expiry is the one this invocation wrote when it took the lease.
+            if not (proved and clock.now().timestamp() < state.lease_expires_at):
+                self.checkpoints.confirm(state)
+            proved = False
             refused = self.queue.send_batch(pending)
             self.observer.on_step("batch_sent", state.job_id, pending[-1].unit)
             sent = [unit_of[m.unit] for m in pending if m not in refused]
@@ -166,12 +176,13 @@ class Publisher:
                     published += 1
                 items = state.items_published + sum(len(unit.entries) for unit in sent)
                 state = self.ledger.record(state, [u.record() for u in sent], published, items)
+                proved = True
                 self.observer.on_step("ledger_written", state.job_id, sent[-1].index)
                 stats.units_enqueued += len(sent)
                 stats.items_enqueued += sum(len(unit.entries) for unit in sent)
             pending = refused
             if not pending:
-                return state
+                return state, proved
         raise PublishFailed(
             f"SQS refused {len(pending)} unit(s) of export job {state.job_id}"
             f" after {SEND_ATTEMPTS} attempts (units {[m.unit for m in pending]})"
