@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -49,6 +50,8 @@ def test_the_stack_says_how_to_use_it_and_its_env_names_every_resource(shell: Sh
         "SCOPE_JOB_FUNCTION_NAME",
         "EVENT_BUS_NAME",
         "EVENT_SOURCE",
+        "TENANT_TABLE_NAME",
+        "TENANT_KEY_ARN",
     ):
         assert names.get(name), name
         assert names[name] in printed or name.startswith("AWS_") or name.startswith("EVENT_")
@@ -98,3 +101,25 @@ def test_an_operator_s_shell_session_on_the_local_stack(shell: Shell) -> None:
     assert sum(" async  trigger " in line for line in invocations) == 2
     assert any(" loop " in line for line in invocations)
     assert "done:" in invocations[-1]
+
+
+def test_an_operator_onboards_a_company_from_the_shell(shell: Shell, tmp_path: Path) -> None:
+    """What the runbook's tenant operations start with (`tooling.ops.runbook`, whose whole
+    sequence its regeneration checks step by step): ops.env alone names the registry and
+    key; the refresh token goes in on stdin and is never printed; the company's job walks."""
+    company, job = str(uuid.uuid4()), str(uuid.uuid4())
+    token_file = tmp_path / "refresh-token"
+    assert shell.seed_job(job, 25, company).returncode == 0
+    assert shell.install_app(company, token_file).returncode == 0
+    token = token_file.read_text().strip()
+    assert token.startswith("sim-rt-")
+    added = shell.ops("tenant", "add", company, "--oauth", stdin=token_file)
+    assert added.returncode == 0, added.stderr
+    walked = shell.ops("retrigger", job, "--company", company, "--wait")
+    assert walked.returncode == 0, walked.stderr
+    assert "done: the scope is published" in walked.stdout
+    shown = shell.ops("tenant", "show", company)
+    assert shown.returncode == 0, shown.stderr
+    assert "access token   present" in shown.stdout
+    for printed in (added, walked, shown):
+        assert token not in printed.stdout + printed.stderr

@@ -22,8 +22,11 @@ from tooling import ROOT
 
 BIN = Path(sys.executable).parent
 # What the operator's own shell must not bring: the stack is named by ops.env alone.
-FOREIGN = ("AWS_", "SCOPE_", "STATE_MACHINE_ARN", "EVENT_", "PLEO_", "POWERTOOLS_")
+FOREIGN = ("AWS_", "SCOPE_", "STATE_MACHINE_ARN", "EVENT_", "PLEO_", "POWERTOOLS_", "TENANT_")
 EXIT_STUCK = 3  # tooling.ops.cli.EXIT_STUCK, without importing the CLI here
+# Onboarding's part of an installation: the new grant's refresh token kept in a file of the
+# operator's own (never on a command line), for `tenant add|set-credential --oauth < FILE`.
+PRINT_REFRESH_FIELD = "import json, sys; print(json.load(sys.stdin)['refreshToken'])"
 # What `aws stepfunctions stop-execution` does, through the SDK (the venv has no aws CLI).
 STOP_EXECUTION = (
     "import sys, boto3; boto3.client('stepfunctions')"
@@ -51,8 +54,30 @@ class Shell:
             cwd=ROOT,
         )
 
-    def ops(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return self.run(shlex.join(["pleo-scope-ops", *args]))
+    def ops(self, *args: str, stdin: Path | None = None) -> subprocess.CompletedProcess[str]:
+        """`pleo-scope-ops ARGS`, reading `stdin` (a file) when given."""
+        return self.run(ops_command(args, stdin))
+
+    def seed_job(
+        self, job_id: str, items: int, company_id: str
+    ) -> subprocess.CompletedProcess[str]:
+        """A claimed job of `company_id` at the simulator (its admin API)."""
+        job = {"id": job_id, "generatedItems": items, "companyId": company_id}
+        return self._post("/_sim/jobs", job)
+
+    def install_app(self, company_id: str, token_file: Path) -> subprocess.CompletedProcess[str]:
+        """The company installs the simulator's OAuth app (a new grant); its refresh token
+        goes to `token_file` (readable by its owner only), nothing to the output."""
+        grants = shlex.quote(f"/_sim/companies/{company_id}/grants")
+        return self.run(
+            f'umask 077; curl -fsS -X POST "$PLEO_SIM_URL"{grants} -d {{}}'
+            f" | python -c {shlex.quote(PRINT_REFRESH_FIELD)} > {shlex.quote(str(token_file))}"
+        )
+
+    def revoke_on_request(self, job_id: str, request: int) -> subprocess.CompletedProcess[str]:
+        """When Pleo answers `job_id`'s request number `request`, the company uninstalls the
+        app: every credential of it stops working (its grant revoked)."""
+        return self._inject(job_id, {"kind": "revoke", "onRequests": [request]})
 
     def status(self, job_id: str) -> dict[str, Any]:
         done = self.ops("status", job_id, "--json")
@@ -85,8 +110,16 @@ class Shell:
     def _inject(self, job_id: str, fault: dict[str, Any]) -> subprocess.CompletedProcess[str]:
         """One fault for `job_id`, through the simulator's admin API, with curl as an operator
         would."""
-        url = f'"$PLEO_SIM_URL/_sim/jobs/{job_id}/faults"'
-        return self.run(f"curl -fsS -X POST {url} -d {shlex.quote(json.dumps([fault]))}")
+        return self._post(f"/_sim/jobs/{job_id}/faults", [fault])
+
+    def _post(self, path: str, document: object) -> subprocess.CompletedProcess[str]:
+        url = f'"$PLEO_SIM_URL"{shlex.quote(path)}'
+        return self.run(f"curl -fsS -X POST {url} -d {shlex.quote(json.dumps(document))}")
+
+
+def ops_command(args: Sequence[str], stdin: Path | None = None) -> str:
+    command = shlex.join(["pleo-scope-ops", *args])
+    return command if stdin is None else f"{command} < {shlex.quote(str(stdin))}"
 
 
 @contextmanager

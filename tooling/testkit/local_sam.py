@@ -144,6 +144,9 @@ def ops_variables(aws: LocalStack, pleo_url: str) -> dict[str, str]:
         "SCOPE_JOB_FUNCTION_NAME": physical[FUNCTION],
         "EVENT_BUS_NAME": str(parameters["EventBusName"]["Default"]),
         "EVENT_SOURCE": str(parameters["EventSource"]["Default"]),
+        # The tenant registry and the key its OAuth tokens are sealed with (`tenant ...`).
+        "TENANT_TABLE_NAME": physical["TenantTable"],
+        "TENANT_KEY_ARN": physical["TenantKey.Arn"],
         # The simulator's admin API (tooling/pleo_sim/server.py): seed jobs, inject faults.
         "PLEO_SIM_URL": pleo_url,
     }
@@ -304,6 +307,8 @@ def print_summary(local: LocalSam, lambda_timeout: float, ops_env: Path) -> None
         f"  admission      {physical['AdmissionQueue']}  (the rule's target; polled here,"
         f" {maximum_concurrency()} at once)",
         f"  function       {physical[FUNCTION]}  (runs here; time-out {lambda_timeout:g} s)",
+        f"  tenants        {physical['TenantTable']}",
+        f"  tenant key     {physical['TenantKey.Arn']}",
         f"sam local invoke: {invoke_command(local.env_file)}",
         "",
         "The operator CLI, in another shell:",
