@@ -30,7 +30,7 @@ from pleo_scope.tenants import (
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef
+    from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, UpdateItemOutputTypeDef
 
 _LEASE_ATTRIBUTES = "refreshLeaseOwner, refreshLeaseExpiresAt"
 
@@ -67,41 +67,30 @@ class DynamoTenantRegistry:
         self, company_id: str, owner: str, now: float, until: float
     ) -> Tenant | None:
         self.calls += 1
-        try:
-            reply = self._client.update_item(
-                TableName=self._table,
-                Key=_key(company_id),
-                UpdateExpression="SET refreshLeaseOwner = :owner, refreshLeaseExpiresAt = :until",
-                ConditionExpression=(
-                    "attribute_exists(companyId) AND (attribute_not_exists(refreshLeaseOwner)"
-                    " OR refreshLeaseExpiresAt < :now)"
-                ),
-                ExpressionAttributeValues={
-                    ":owner": {"S": owner},
-                    ":until": {"N": _number(until)},
-                    ":now": {"N": _number(now)},
-                },
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as error:
-            if _condition_failed(error):
-                return None
-            raise
-        return tenant_from_item(reply["Attributes"])
+        reply = self._update(
+            company_id,
+            UpdateExpression="SET refreshLeaseOwner = :owner, refreshLeaseExpiresAt = :until",
+            ConditionExpression=(
+                "attribute_exists(companyId) AND (attribute_not_exists(refreshLeaseOwner)"
+                " OR refreshLeaseExpiresAt < :now)"
+            ),
+            ExpressionAttributeValues={
+                ":owner": {"S": owner},
+                ":until": {"N": _number(until)},
+                ":now": {"N": _number(now)},
+            },
+            ReturnValues="ALL_NEW",
+        )
+        return None if reply is None else tenant_from_item(reply["Attributes"])
 
     def release_refresh_lease(self, company_id: str, owner: str) -> None:
         self.calls += 1
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=_key(company_id),
-                UpdateExpression=f"REMOVE {_LEASE_ATTRIBUTES}",
-                ConditionExpression="refreshLeaseOwner = :owner",
-                ExpressionAttributeValues={":owner": {"S": owner}},
-            )
-        except ClientError as error:
-            if not _condition_failed(error):  # it ran out and someone else holds it: fine
-                raise
+        self._update(  # a failed condition: it ran out and someone else holds it, fine
+            company_id,
+            UpdateExpression=f"REMOVE {_LEASE_ATTRIBUTES}",
+            ConditionExpression="refreshLeaseOwner = :owner",
+            ExpressionAttributeValues={":owner": {"S": owner}},
+        )
 
     def store_tokens(self, company_id: str, version: int, tokens: FreshTokens) -> Tenant | None:
         self.calls += 1
@@ -113,53 +102,30 @@ class DynamoTenantRegistry:
             ":next": {"N": str(version + 1)},
             ":oauth": {"S": "oauth"},
         }
-        condition = "credential.kind = :oauth AND "
-        if version == 0:
-            condition += "attribute_not_exists(version)"
-        else:
-            condition += "version = :version"
-            values[":version"] = {"N": str(version)}
-        try:
-            reply = self._client.update_item(
-                TableName=self._table,
-                Key=_key(company_id),
-                UpdateExpression=(
-                    "SET credential.refreshToken = :refresh, credential.accessToken = :access,"
-                    " credential.expiresAt = :expires, accessTokenLifetime = :lifetime,"
-                    f" version = :next REMOVE {_LEASE_ATTRIBUTES}"
-                ),
-                ConditionExpression=condition,
-                ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW",
-            )
-        except ClientError as error:
-            if _condition_failed(error):
-                return None
-            raise
-        return tenant_from_item(reply["Attributes"])
+        reply = self._update(
+            company_id,
+            UpdateExpression=(
+                "SET credential.refreshToken = :refresh, credential.accessToken = :access,"
+                " credential.expiresAt = :expires, accessTokenLifetime = :lifetime,"
+                f" version = :next REMOVE {_LEASE_ATTRIBUTES}"
+            ),
+            ConditionExpression="credential.kind = :oauth AND " + _on_version(version, values),
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
+        )
+        return None if reply is None else tenant_from_item(reply["Attributes"])
 
     def mark_relink_needed(self, company_id: str, version: int) -> bool:
         self.calls += 1
         values: dict[str, AttributeValueTypeDef] = {":relink": {"S": "relink_needed"}}
-        if version == 0:
-            condition = "attribute_exists(companyId) AND attribute_not_exists(version)"
-        else:
-            condition = "version = :version"
-            values[":version"] = {"N": str(version)}
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=_key(company_id),
-                UpdateExpression=f"SET #status = :relink REMOVE {_LEASE_ATTRIBUTES}",
-                ConditionExpression=condition,
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as error:
-            if _condition_failed(error):
-                return False
-            raise
-        return True
+        reply = self._update(
+            company_id,
+            UpdateExpression=f"SET #status = :relink REMOVE {_LEASE_ATTRIBUTES}",
+            ConditionExpression="attribute_exists(companyId) AND " + _on_version(version, values),
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues=values,
+        )
+        return reply is not None
 
     # -- what onboarding and the operator CLI write -----------------------------------------
 
@@ -182,46 +148,52 @@ class DynamoTenantRegistry:
             raise
 
     def set_status(self, company_id: str, status: TenantStatus) -> None:
-        try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=_key(company_id),
-                UpdateExpression="SET #status = :status",
-                ConditionExpression="attribute_exists(companyId)",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":status": {"S": status}},
-            )
-        except ClientError as error:
-            if _condition_failed(error):
-                raise UnknownTenant(f"company {company_id} is not in the tenant registry") from None
-            raise
+        self._update_existing(
+            company_id,
+            UpdateExpression="SET #status = :status",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={":status": {"S": status}},
+        )
 
     def set_credential(self, company_id: str, credential: TenantCredential) -> None:
         """A new credential (a new grant, say): the version moves on, so any refresh of the
         old grant still in flight cannot overwrite it, and the tenant is active again."""
         item = item_from_tenant(Tenant(company_id, "active", credential))
+        self._update_existing(
+            company_id,
+            UpdateExpression=(
+                "SET credential = :credential, #status = :active,"
+                " version = if_not_exists(version, :zero) + :one"
+                f" REMOVE accessTokenLifetime, {_LEASE_ATTRIBUTES}"
+            ),
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":credential": item["credential"],
+                ":active": {"S": "active"},
+                ":zero": {"N": "0"},
+                ":one": {"N": "1"},
+            },
+        )
+
+    # -- conditional writes -----------------------------------------------------------------
+
+    def _update(self, company_id: str, **request: Any) -> UpdateItemOutputTypeDef | None:
+        """One conditional UpdateItem of the company's record: its reply, or None when its
+        condition failed (in the protocol: someone else got there first)."""
         try:
-            self._client.update_item(
-                TableName=self._table,
-                Key=_key(company_id),
-                UpdateExpression=(
-                    "SET credential = :credential, #status = :active,"
-                    " version = if_not_exists(version, :zero) + :one"
-                    f" REMOVE accessTokenLifetime, {_LEASE_ATTRIBUTES}"
-                ),
-                ConditionExpression="attribute_exists(companyId)",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":credential": item["credential"],
-                    ":active": {"S": "active"},
-                    ":zero": {"N": "0"},
-                    ":one": {"N": "1"},
-                },
-            )
+            return self._client.update_item(TableName=self._table, Key=_key(company_id), **request)
         except ClientError as error:
             if _condition_failed(error):
-                raise UnknownTenant(f"company {company_id} is not in the tenant registry") from None
+                return None
             raise
+
+    def _update_existing(self, company_id: str, **request: Any) -> None:
+        """An operator's UpdateItem, of a company that must be in the registry."""
+        reply = self._update(
+            company_id, ConditionExpression="attribute_exists(companyId)", **request
+        )
+        if reply is None:
+            raise UnknownTenant(f"company {company_id} is not in the tenant registry")
 
 
 # -- the record format ------------------------------------------------------------------------
@@ -336,6 +308,15 @@ def _optional_number(
     if "N" not in value:
         raise InvalidTenantRecord(f"company {company_id}: {where}{name} must be a number")
     return float(value["N"])
+
+
+def _on_version(version: int, values: dict[str, AttributeValueTypeDef]) -> str:
+    """The condition that the record is still at `version` (0: one that never had tokens
+    stored), its value added to `values`."""
+    if version == 0:
+        return "attribute_not_exists(version)"
+    values[":version"] = {"N": str(version)}
+    return "version = :version"
 
 
 def _key(company_id: str) -> dict[str, AttributeValueTypeDef]:
