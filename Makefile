@@ -58,11 +58,13 @@ bench: $(STAMP) $(SAM_STAMP)  ## every benchmark, one after the other (long: ben
 	$(PY) -m benchmarks.bench_e2e
 	$(PY) -m benchmarks.bench_large
 	$(PY) -m benchmarks.bench_publish
+	$(PY) -m benchmarks.bench_limiter
 
 bench-quick: $(STAMP) $(SAM_STAMP)  ## the benchmarks that take minutes: cold start, walk, one invocation
 	SAM_CLI=$(SAM_VENV)/bin/sam $(PY) -m benchmarks.bench_cold_start
 	$(PY) -m benchmarks.bench_walk
 	$(PY) -m benchmarks.bench_e2e
+	$(PY) -m benchmarks.bench_limiter
 
 robustness: $(STAMP)  ## regenerate docs/robustness.md's robustness table (the full matrix)
 	$(PY) -m tooling.reports.robustness --full --write-docs $(ARGS)

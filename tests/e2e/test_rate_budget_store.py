@@ -10,7 +10,10 @@ import uuid
 
 from pleo_scope.aws.rate_budget import DynamoRateBudgetStore
 from pleo_scope.clock import Budget, SystemClock
-from pleo_scope.rate_budget import FleetBudget
+from pleo_scope.contract import JobRef
+from pleo_scope.rate_budget import BlockPolicy, FleetBudget, FleetRateLimiter
+from tests.support import make_client, walk_scope_bytes
+from tooling.testkit.budget_mix import run_mix
 from tooling.testkit.harness import Stack
 
 T0 = 1_800_000_000_000_000  # epoch microseconds
@@ -85,3 +88,35 @@ def test_two_processes_on_one_budget_cost_a_call_per_block(stack: Stack) -> None
     assert sum(b.stats.slots_taken for b in budgets) == 300
     calls = sum(store.calls.calls for store in stores)
     assert calls / 300 <= 0.2
+
+
+def test_a_small_walk_costs_one_call_and_its_leftover_serves_the_next_invocation(
+    stack: Stack,
+) -> None:
+    """A container's budgets on the template's table and a 3-page walk at the simulator, at
+    300 a minute: the walk fits the first block, the invocation's end keeps the leftover (not
+    worth a call), and the container's next invocation for the company starts on it."""
+    clock = SystemClock()
+    store = store_of(stack)
+    limiter = FleetRateLimiter(store, clock, "company", 300.0)
+    company = str(uuid.uuid4())
+    budget = limiter.budget(company, 300)
+    base_url = stack.aws.function_env["PLEO_API_BASE_URL"]
+    client = make_client(base_url=base_url, clock=clock, page_size=10, slots=budget)
+    job = stack.new_job(items=25)
+    assert walk_scope_bytes(client, job.id, Budget.unbounded(clock))[1] == 3
+    limiter.release()  # what the wiring does at the end of every step
+    assert (store.calls.calls, budget.stats.give_backs) == (1, 0)
+    client.get_job(JobRef(job.id), Budget.unbounded(clock))  # the next invocation's check
+    assert store.calls.calls == 1
+    assert budget.stats.slots_taken == 4
+
+
+def test_the_storm_mix_on_dynamodb_costs_under_a_tenth_of_a_call_per_request(
+    stack: Stack,
+) -> None:
+    store = store_of(stack)
+    result = run_mix(store, lambda: store.calls.calls, BlockPolicy(), prefix=f"{uuid.uuid4()}-")
+    assert result.requests >= 29 * 5 + 10 * 202 + 3 * 52
+    assert result.store_calls / result.requests <= 0.1
+    assert result.max_rate_ratio <= 1.05

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -67,15 +68,31 @@ def run_fleet(
 ) -> tuple[list[float], MemoryRateBudgetStore]:
     """Each process sends `requests_each` requests one after another (`latency` each), taking
     a slot before each; returns every request's start time and the store."""
+    offsets = [index * 0.013 for index in range(processes)]
+    starts, store, _ = fleet(offsets, [requests_each] * processes, per_minute, latency, policy)
+    return sorted(start for start, _ in starts), store
+
+
+def fleet(
+    offsets: list[float],
+    requests: list[int],
+    per_minute: float,
+    latency: float,
+    policy: BlockPolicy | None = None,
+) -> tuple[list[tuple[float, int]], MemoryRateBudgetStore, list[FleetBudget]]:
+    """Process i starts at `offsets[i]` and sends `requests[i]` requests; returns each
+    request's (start, process), the store and the processes' budgets."""
     world, store = World(), MemoryRateBudgetStore()
     queue: list[Process] = []
-    for index in range(processes):
+    budgets = []
+    for index, (offset, count) in enumerate(zip(offsets, requests, strict=True)):
         clock = ProcessClock(world)
         budget = FleetBudget(
             store, "company#c", per_minute, clock, policy=policy, executor=InlineExecutor()
         )
-        heapq.heappush(queue, Process(index * 0.013, index, budget, clock, requests_each))
-    starts: list[float] = []
+        budgets.append(budget)
+        heapq.heappush(queue, Process(offset, index, budget, clock, count))
+    starts: list[tuple[float, int]] = []
     while queue:
         process = heapq.heappop(queue)
         world.t = process.ready_at
@@ -83,12 +100,12 @@ def run_fleet(
         waited = process.budget.take(Budget.unbounded(process.clock), 0.0)
         assert waited == pytest.approx(process.clock.slept)
         start = world.t + waited
-        starts.append(start)
+        starts.append((start, process.index))
         process.left -= 1
         if process.left:
             process.ready_at = start + latency
             heapq.heappush(queue, process)
-    return sorted(starts), store
+    return sorted(starts), store, budgets
 
 
 def test_one_walk_is_paced_evenly_with_a_store_call_per_block_not_per_request() -> None:
@@ -150,7 +167,8 @@ def test_a_slot_beyond_the_time_left_is_not_taken_and_goes_back_to_the_timeline(
 def test_release_gives_the_unused_tail_back_unless_someone_reserved_after_it() -> None:
     clock = FakeClock()
     store = MemoryRateBudgetStore()
-    first = FleetBudget(store, "k", 60, clock, executor=InlineExecutor())
+    every_slot = BlockPolicy(give_back_seconds=0.0)
+    first = FleetBudget(store, "k", 60, clock, policy=every_slot, executor=InlineExecutor())
     first.take(Budget.unbounded(clock), 0.0)
     first.release()
     assert store.timelines["k"] == round(START.timestamp() * 1e6) + 1_000_000
@@ -181,3 +199,61 @@ def test_the_limiter_keeps_one_budget_per_key_at_the_tenants_rate() -> None:
     )
     assert shared.budget("a", 300) is shared.budget("b")
     assert shared.budget("a").requests_per_minute == 500.0
+
+
+def take_one(budget: FleetBudget, clock: FakeClock, latency: float = 0.1) -> None:
+    budget.take(Budget.unbounded(clock), latency)
+    clock.sleep(latency)
+
+
+def test_a_small_job_costs_one_store_call_and_its_leftover_serves_the_next_invocation() -> None:
+    clock, store = FakeClock(), MemoryRateBudgetStore()
+    budget = FleetBudget(store, "company#c", 300, clock, executor=InlineExecutor())
+    for _ in range(5):  # the job check, three pages, the re-check
+        take_one(budget, clock)
+    budget.release()
+    assert store.calls == 1
+    assert budget.stats.slots_given_back == 0  # half a first block: not worth a call
+    take_one(budget, clock)  # the container's next invocation for the company, at once
+    assert store.calls == 1
+    assert budget.stats.blocks_waited == 1
+    clock.sleep(10.0)  # much later: the kept slots have lapsed, a fresh first block
+    take_one(budget, clock)
+    assert store.calls == 2
+    assert budget.stats.slots_dropped > 0
+
+
+def test_a_walk_alone_doubles_its_blocks_and_waits_for_none_but_the_first() -> None:
+    clock, store = FakeClock(), MemoryRateBudgetStore()
+    policy = BlockPolicy()
+    budget = FleetBudget(store, "company#c", 300, clock, policy=policy, executor=InlineExecutor())
+    for _ in range(600):
+        take_one(budget, clock)
+    longest = policy.max_block(0.2)
+    assert longest == 40  # 8 s at 300 a minute
+    assert store.calls <= 2 + math.ceil(600 / longest)  # the 2 s and 4 s blocks first
+    assert budget.stats.blocks_waited == 1
+
+
+def test_a_process_joining_a_walk_s_budget_soon_shares_it_evenly() -> None:
+    # A walk alone for a minute (its blocks have grown to 8 s), then another process joins.
+    starts, _, _ = fleet([0.0, 60.0], [600, 100], 300, latency=0.1)
+    joiner = [start for start, index in starts if index == 1]
+    assert joiner[0] - 60.0 <= 8.0 + 1.0  # behind the walk's block and the one ahead of it
+    both = [index for start, index in starts if joiner[0] <= start <= joiner[-1]]
+    # Neither holds long blocks ahead of the other any more: turns of about 2 s each.
+    assert both.count(1) / len(both) >= 0.4
+    assert max(b - a for a, b in itertools.pairwise(joiner)) <= 2.0 + 0.5
+    assert most_in_any_window([s for s, _ in starts], 10.0, TIMELINE_UNIT) <= 300 / 6 + 1
+
+
+def test_a_shared_budget_gives_even_a_small_leftover_back() -> None:
+    clock, store = FakeClock(), MemoryRateBudgetStore()
+    other = FleetBudget(store, "company#c", 300, clock, executor=InlineExecutor())
+    mine = FleetBudget(store, "company#c", 300, clock, executor=InlineExecutor())
+    other.take(Budget.unbounded(clock), 0.0)
+    mine.take(Budget.unbounded(clock), 0.0)  # behind the other's block
+    ends_at = store.timelines["company#c"]
+    mine.release()
+    assert mine.stats.give_backs == 1
+    assert store.timelines["company#c"] < ends_at

@@ -8,7 +8,7 @@ from typing import Any, cast
 import pytest
 
 from pleo_scope.clock import Budget
-from pleo_scope.rate_budget import FleetRateLimiter
+from pleo_scope.rate_budget import BlockPolicy, FleetRateLimiter
 from pleo_scope.settings import Settings
 from pleo_scope.wiring import Parts, Wiring
 from tests.fakes import InlineExecutor, MemoryRateBudgetStore
@@ -45,7 +45,8 @@ def test_unused_slots_go_back_to_the_timeline() -> None:
         store, clock, default_requests_per_minute=600, executor=InlineExecutor()
     )
     budget = limiter.budget("company-a")
-    budget.take(Budget.unbounded(clock), 0.1)  # one slot used, the rest of its block held
+    for _ in range(budget.block_slots - 2):  # the next block is reserved ahead, then held
+        budget.take(Budget.unbounded(clock), 0.1)
     (key,) = store.timelines
     held_until = store.timelines[key]
     wired(limiter).release_rate_slots()
@@ -59,7 +60,8 @@ def test_a_failing_give_back_does_not_fail_the_invocation(caplog: pytest.LogCapt
             raise ConnectionError("DynamoDB unreachable")
 
     clock = FakeClock()
-    limiter = FleetRateLimiter(Broken(), clock, executor=InlineExecutor())
+    every_slot = BlockPolicy(give_back_seconds=0.0)
+    limiter = FleetRateLimiter(Broken(), clock, policy=every_slot, executor=InlineExecutor())
     limiter.budget(None).take(Budget.unbounded(clock), 0.1)
     wired(limiter).release_rate_slots()
     assert "could not give back" in caplog.text

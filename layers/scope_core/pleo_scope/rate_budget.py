@@ -7,8 +7,16 @@ starts: no fixed window (which lets 2N through across its boundary), no bursts, 
 bound for any 10 s as for any 60 s. A process reserves a BLOCK of consecutive slots with one
 atomic move of the timeline (one store call per block, not per request) and spends them
 locally, each request starting at its slot's time; the next block is reserved in the
-background while the current one still has slots, so the store is not on a request's path
+background shortly before the current one runs out, so the store is not on a request's path
 once a process is under way. When the budget is idle, a block starts now.
+
+Blocks are sized to keep store calls rare (`BlockPolicy`): a run's first block covers about
+2 s (a small job's whole walk at 300 a minute), and each block reserved right after the one
+before (nobody else reserved in between) is twice as long, up to 8 s: a long walk alone on
+its budget costs a call per 8 s of slots (40 requests at 300 a minute). A block that starts
+behind another process's slots is a sign of sharing: a long one is cut to a first block at
+once (its tail given back) and the next one is a first block again, so the processes of a
+shared budget take turns of a first block, none holding much of it ahead of the others.
 
 A slot is used no later than one interval (at least `LATE_SLOT_US`) after its time; a later
 one is dropped, unused: lateness cannot bunch requests beyond one extra per window (at high
@@ -16,6 +24,12 @@ rates, beyond 50 ms worth of slots). A slot the invocation cannot wait
 for (its wait and a request's worst case do not fit in the remaining time) is not taken:
 `SlotUnavailable` says how long to wait, and the caller ends the invocation with a
 continuation; a block reserved but never used is given back when nobody reserved after it.
+
+At an invocation's end (`release`), the slots held but not needed are given back (a store
+call) when they are worth it: at least a first block's worth, or others were seen sharing
+the budget. Fewer are kept: the process's next invocation for the same tenant (a warm Lambda
+container keeps its budgets) spends them if they are still due, else they lapse unused.
+Keeping or lapsing never bunches requests: a slot is only ever used at its time.
 
 No AWS here: the timeline lives behind `RateBudgetStore` (DynamoDB in `aws/rate_budget.py`,
 in memory in the tests).
@@ -94,6 +108,10 @@ class RequestSlots(Protocol):
 class BudgetStats:
     slots_taken: int = 0
     blocks_reserved: int = 0
+    blocks_waited: int = 0
+    """Blocks a request had to wait for (none held, none reserved ahead): on its path."""
+    give_backs: int = 0
+    """Store calls to give slots back (each may find that someone reserved after them)."""
     slots_given_back: int = 0
     """Reserved, not needed, and handed back to the timeline."""
     slots_dropped: int = 0
@@ -104,14 +122,37 @@ class BudgetStats:
 @dataclass(frozen=True, slots=True)
 class BlockPolicy:
     block_seconds: float = 2.0
-    """A block covers about this much of the timeline: about 1/(rate·2 s/60) store calls per
-    request (0.1 at 300 a minute)."""
+    """A run's first block covers about this much of the timeline."""
+    max_block_seconds: float = 8.0
+    """A block reserved right after the one before doubles, up to this."""
+    ahead_seconds: float = 0.5
+    """The next block is reserved when the slots held cover less than this (at least two
+    slots): time for the store call, off the request's path."""
+    give_back_seconds: float | None = None
+    """At an invocation's end, slots covering at least this much are given back (a call);
+    fewer are kept, unless others share the budget. None: one first block's worth."""
     min_slots: int = 6
     max_slots: int = 100
 
     def slots(self, interval: float) -> int:
-        wanted = math.ceil(self.block_seconds / interval)
-        return max(self.min_slots, min(self.max_slots, wanted))
+        """The first block's slots."""
+        return self._bounded(self.block_seconds / interval)
+
+    def max_block(self, interval: float) -> int:
+        return max(self.slots(interval), self._bounded(self.max_block_seconds / interval))
+
+    def ahead(self, interval: float) -> int:
+        """Reserve the next block when this many slots or fewer are held (at most half a
+        first block: at high rates a block is shorter than `ahead_seconds`)."""
+        return min(self.slots(interval) // 2, max(2, math.ceil(self.ahead_seconds / interval)))
+
+    def give_back_from(self, interval: float) -> int:
+        if self.give_back_seconds is None:
+            return self.slots(interval)
+        return math.ceil(self.give_back_seconds / interval)
+
+    def _bounded(self, wanted: float) -> int:
+        return max(self.min_slots, min(self.max_slots, math.ceil(wanted)))
 
 
 class FleetBudget:
@@ -137,16 +178,24 @@ class FleetBudget:
         self._clock = clock
         self._interval_us = 60 * MICROS / requests_per_minute
         self._late_us = max(self._interval_us, LATE_SLOT_US)
-        self._block_slots = (policy or BlockPolicy()).slots(self._interval_us / MICROS)
+        policy = policy or BlockPolicy()
+        interval = self._interval_us / MICROS
+        self._block_slots = policy.slots(interval)
+        self._max_block_slots = policy.max_block(interval)
+        self._ahead_slots = policy.ahead(interval)
+        self._give_back_from = policy.give_back_from(interval)
         self._executor = executor or _shared_executor()
         self._lock = threading.Lock()
         self._slots: deque[int] = deque()
+        self._next_block_slots = self._block_slots
         self._held_until_us = 0
         """Where the timeline stood after this process's last block."""
         self._run_start_us = 0
         """Start of the last run of contiguous blocks: the slots from there on are the
         timeline's end while `_held_until_us` is, and may be given back."""
-        self._ahead: Future[tuple[int, int]] | None = None
+        self._shared = False
+        """The last block started behind another process's slots."""
+        self._ahead: Future[_Reserved] | None = None
 
     @property
     def interval_seconds(self) -> float:
@@ -173,11 +222,14 @@ class FleetBudget:
         return wait
 
     def release(self) -> None:
-        """Give back the slots held but not needed (the invocation is ending), when nobody
-        reserved after them; otherwise they lapse."""
+        """The invocation is ending: give back the slots held but not needed when they are
+        worth a store call (and nobody reserved after them); keep fewer, for this process's
+        next invocation on the budget, or to lapse."""
         with self._lock:
             self._collect_ahead(wait=True)
-            self._give_back_unused()
+            self._drop_late(self._now_us())
+            if self._shared or len(self._slots) >= self._give_back_from:
+                self._give_back_unused()
 
     # -- under the lock ------------------------------------------------------------------
 
@@ -190,7 +242,8 @@ class FleetBudget:
             if self._ahead is not None:
                 self._collect_ahead(wait=True)
                 continue
-            self._accept(*self._reserve(now, self._held_until_us <= now))
+            self.stats.blocks_waited += 1
+            self._accept(self._reserve(now, self._held_until_us, self._next_block_slots))
 
     def _drop_late(self, now: int) -> None:
         while self._slots and self._slots[0] < now - self._late_us:
@@ -198,8 +251,10 @@ class FleetBudget:
             self.stats.slots_dropped += 1
 
     def _reserve_ahead_if_low(self, now: int) -> None:
-        if self._ahead is None and len(self._slots) <= self._block_slots // 2:
-            self._ahead = self._executor.submit(self._reserve, now, self._held_until_us <= now)
+        if self._ahead is None and len(self._slots) <= self._ahead_slots:
+            self._ahead = self._executor.submit(
+                self._reserve, now, self._held_until_us, self._next_block_slots
+            )
 
     def _collect_ahead(self, *, wait: bool) -> None:
         ahead = self._ahead
@@ -207,36 +262,72 @@ class FleetBudget:
             return
         self._ahead = None
         try:
-            start, span = ahead.result()
+            reserved = ahead.result()
         except Exception:  # the store failed in the background: the next need asks again
             logger.warning("reserving a rate-budget block ahead failed", exc_info=True)
             return
-        self._accept(start, span)
+        self._accept(reserved)
 
-    def _reserve(self, now: int, idle_likely: bool) -> tuple[int, int]:
-        """The store call (in the background for a block reserved ahead): no state touched."""
-        span = round(self._block_slots * self._interval_us)
-        return self._store.reserve(self.key, span, now, idle_likely=idle_likely), span
+    def _reserve(self, now: int, held_until: int, slots: int) -> _Reserved:
+        """The store calls (in the background for a block reserved ahead): no state touched.
+        `held_until`: where this process's last block ended (a block starting elsewhere, and
+        after now, lies behind another process's slots)."""
+        span = round(slots * self._interval_us)
+        start = self._store.reserve(self.key, span, now, idle_likely=held_until <= now)
+        if start == held_until or start <= now or slots <= self._block_slots:
+            return _Reserved(start, span, slots, now)
+        # A long block behind someone else's: keep a first block, give the rest back at once
+        # (only a racer can have reserved after it yet), so the others of a shared budget
+        # wait a first block for their turn, not a long one.
+        back_to = start + round(self._block_slots * self._interval_us)
+        if not self._store.give_back(self.key, start + span, back_to):
+            return _Reserved(start, span, slots, now, trim_tried=True)
+        kept = self._block_slots
+        return _Reserved(start, back_to - start, kept, now, slots - kept, trim_tried=True)
 
-    def _accept(self, start: int, span: int) -> None:
-        if start != self._held_until_us:
+    def _accept(self, reserved: _Reserved) -> None:
+        start = reserved.start
+        contiguous = start == self._held_until_us
+        if not contiguous:
             self._run_start_us = start
-        self._held_until_us = start + span
+        # Behind someone else's slots: the budget is shared, keep blocks short.
+        self._shared = not contiguous and start > reserved.asked_at
+        self._next_block_slots = (
+            self._block_slots if self._shared else min(self._max_block_slots, 2 * reserved.slots)
+        )
+        self._held_until_us = start + reserved.span
         self.stats.blocks_reserved += 1
-        self._slots.extend(start + round(i * self._interval_us) for i in range(self._block_slots))
+        self.stats.give_backs += reserved.trim_tried
+        self.stats.slots_given_back += reserved.trimmed
+        self._slots.extend(start + round(i * self._interval_us) for i in range(reserved.slots))
 
     def _give_back_unused(self) -> None:
         givable = [slot for slot in self._slots if slot >= self._run_start_us]
         if not givable:
             return
+        self.stats.give_backs += 1
         if self._store.give_back(self.key, self._held_until_us, givable[0]):
             self.stats.slots_given_back += len(givable)
             self.stats.slots_dropped += len(self._slots) - len(givable)
             self._slots.clear()
             self._held_until_us = self._run_start_us = givable[0]
+            self._next_block_slots = self._block_slots
 
     def _now_us(self) -> int:
         return round(self._clock.now().timestamp() * MICROS)
+
+
+@dataclass(frozen=True, slots=True)
+class _Reserved:
+    start: int
+    span: int
+    slots: int
+    asked_at: int
+    """The `now` the reservation was asked at: a start later than it (and than this
+    process's last block) lies behind another process's slots."""
+    trimmed: int = 0
+    """Slots of a long block given back at once because it lay behind another's."""
+    trim_tried: bool = False
 
 
 @dataclass
