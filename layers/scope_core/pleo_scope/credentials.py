@@ -4,11 +4,11 @@ and never rendered anywhere else (its repr hides the value)."""
 from __future__ import annotations
 
 import base64
-import json
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from pleo_scope.errors import InvalidSecret
+from pleo_scope.secret_fields import header_field, secret_document
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,12 +42,7 @@ class StaticCredential:
 def parse_secret(secret_string: str, secret_name: str) -> Credential:
     """`{"apiKey": "..."}` or `{"accessToken": "..."}`, the value stripped of surrounding
     whitespace and otherwise printable ASCII; anything else names the secret, never its value."""
-    try:
-        document = json.loads(secret_string)
-    except ValueError:
-        raise InvalidSecret(f"secret {secret_name} is not JSON") from None
-    if not isinstance(document, dict):
-        raise InvalidSecret(f"secret {secret_name} is not a JSON object")
+    document = secret_document(secret_string, secret_name)
     present = [key for key in ("apiKey", "accessToken") if key in document]
     if len(present) != 1:
         raise InvalidSecret(
@@ -55,16 +50,5 @@ def parse_secret(secret_string: str, secret_name: str) -> Credential:
             f" (it holds {len(present)} of them)"
         )
     kind = present[0]
-    value = document[kind]
-    if not isinstance(value, str) or not value.strip():
-        raise InvalidSecret(f"secret {secret_name}: `{kind}` must be a non-empty string")
-    # Surrounding whitespace is a copy-paste accident (a trailing newline); anything else an
-    # HTTP header cannot carry as is would fail every request, so it is refused here.
-    value = value.strip()
-    if not all(" " <= char <= "~" for char in value):
-        raise InvalidSecret(
-            f"secret {secret_name}: `{kind}` holds characters outside printable ASCII"
-            " (control characters or non-ASCII letters); store the credential exactly as Pleo"
-            " issued it"
-        )
+    value = header_field(document, kind, secret_name)
     return Credential(kind="apiKey" if kind == "apiKey" else "accessToken", value=value)

@@ -16,7 +16,6 @@ No token, client secret or response body is ever logged or put in an error.
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ import httpx
 from pleo_scope.clock import Clock, SystemClock
 from pleo_scope.errors import InvalidSecret, OAuthClientRejected, TokenRefreshUnavailable
 from pleo_scope.oauth import AnswerLost, InvalidGrant, RefreshedTokens
+from pleo_scope.secret_fields import header_field, secret_document
 
 logger = logging.getLogger(__name__)
 
@@ -64,24 +64,15 @@ class StaticClientCredentials:
 def parse_client_secret(secret_string: str, secret_name: str) -> ClientCredentials:
     """`{"clientId": "...", "clientSecret": "..."}`, each printable ASCII (surrounding
     whitespace stripped); anything else names the secret, never a value."""
-    try:
-        document = json.loads(secret_string)
-    except ValueError:
-        raise InvalidSecret(f"secret {secret_name} is not JSON") from None
-    if not isinstance(document, dict):
-        raise InvalidSecret(f"secret {secret_name} is not a JSON object")
-    values: list[str] = []
-    for name in ("clientId", "clientSecret"):
-        value = document.get(name)
-        if not isinstance(value, str) or not value.strip():
-            raise InvalidSecret(f"secret {secret_name}: `{name}` must be a non-empty string")
-        value = value.strip()
-        if not all(" " <= char <= "~" for char in value) or (name == "clientId" and ":" in value):
-            raise InvalidSecret(
-                f"secret {secret_name}: `{name}` holds characters HTTP Basic cannot carry"
-            )
-        values.append(value)
-    return ClientCredentials(values[0], values[1])
+    document = secret_document(secret_string, secret_name)
+    client_id, client_secret = (
+        header_field(document, name, secret_name) for name in ("clientId", "clientSecret")
+    )
+    if ":" in client_id:  # HTTP Basic's user name ends at the first colon
+        raise InvalidSecret(
+            f"secret {secret_name}: `clientId` holds a colon, which HTTP Basic cannot carry"
+        )
+    return ClientCredentials(client_id, client_secret)
 
 
 @dataclass(frozen=True, slots=True)
