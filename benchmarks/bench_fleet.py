@@ -32,19 +32,22 @@ both; `--write-docs` writes their table into docs/performance.md. `--scale` shri
     python -m benchmarks.bench_fleet [--scale 0.05 --slice 1] [--baseline | --compare]
         [--write-docs]
 
-One process holds the function's every invocation (as the local stack does): concurrent walks
-of one company share one process's budget object, where in AWS each container has its own.
-The loop's invocations are not counted against the admission's 8; the most invocations at
-once (admission and loop together) is printed above the last line.
+Each stand-in runs in a process of its own, so that the figures are the design's, not one
+interpreter's: the simulator (benchmarks/storm_simulator.py), moto's server, which runs the
+real ASL and forwards Lambda's Invoke to a runtime here (tooling/testkit/moto_lambda_server.py),
+and the function's containers, processes that run one invocation at a time and are reused
+warm, as Lambda's (benchmarks/lambda_pool.py; started before the storm, as many as it keeps
+busy). The driver puts the triggers and polls the admission queue at 8; the loop's
+invocations are not counted against those 8; the most invocations at once (admission and
+loop together) is printed above the last line, with a profile of the small jobs' invocations
+(every invocation, with its AWS calls: out/bench_fleet.log).
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
-import importlib
 import json
-import logging
 import math
 import random
 import subprocess
@@ -53,68 +56,33 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
-from benchmarks.aws_calls import AwsCalls
+from benchmarks.lambda_pool import ContainerPool, Reply, lambda_runtime
+from benchmarks.processes import moto_process
+from benchmarks.storm_shape import (
+    Company,
+    StormShape,
+    build_companies,
+    floor_seconds,
+    trigger_order,
+)
+from benchmarks.storm_simulator import storm_simulator
 from tooling.build.template import Template
 from tooling.pleo_sim import PleoSimulator, SimJob
-from tooling.pleo_sim.faults import Fault
-from tooling.pleo_sim.rate_meter import RateLimit, credential_of
-from tooling.pleo_sim.server import serve
+from tooling.pleo_sim.rate_meter import CredentialReport, credential_of
 from tooling.reports.docs_writer import DocSection
-from tooling.testkit.local_function import serve_function
-from tooling.testkit.local_stack import LocalLambdaContext, LocalStack, local_stack, route_lambda
+from tooling.testkit.admission_poller import poll_admission_queue
+from tooling.testkit.local_function import create_trigger_rule, log_line
+from tooling.testkit.local_stack import Invocation, LocalStack, local_stack
 
 SECTION = DocSection("performance.md", "bench-fleet")
 QUIET = {"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"}
-READ_SCOPE = "export-jobs:read"
 LOG = Path(__file__).resolve().parent.parent / "out" / "bench_fleet.log"
-
-
-@dataclass(frozen=True)
-class StormShape:
-    small_companies: int = 29
-    small_items: int = 300
-    large_companies: int = 10
-    large_items: int = 20_000
-    multi_jobs: int = 3
-    multi_items: int = 5_000
-    limit_per_minute: int = 300
-    budget_ratio: float = 0.97
-    """The companies' maxRequestsPerMinute as a share of Pleo's limit (aim under it)."""
-    pleo_latency: float = 0.1
-    aws_latency: float = 0.01
-    concurrency: int = 8
-    page_size: int = 100
-    seed: int = 21
-    slice_seconds: float | None = None
-    """None: the template's AdmissionSliceSeconds."""
-    timeout_seconds: float = 1800
-
-    def scaled(self, factor: float) -> StormShape:
-        def items(n: int) -> int:
-            return max(1, round(n * factor))
-
-        return StormShape(
-            **{
-                **self.__dict__,
-                "small_items": items(self.small_items),
-                "large_items": items(self.large_items),
-                "multi_items": items(self.multi_items),
-            }
-        )
-
-
-@dataclass
-class Company:
-    id: str
-    kind: str  # small, large, multi
-    api_key: str
-    jobs: list[SimJob] = field(default_factory=list)
 
 
 @dataclass
@@ -144,39 +112,6 @@ class StormResult:
         )
 
 
-def build_companies(shape: StormShape, simulator: PleoSimulator) -> list[Company]:
-    rng = random.Random(shape.seed)
-    kinds = (
-        [("small", 1, shape.small_items)] * shape.small_companies
-        + [("large", 1, shape.large_items)] * shape.large_companies
-        + [("multi", shape.multi_jobs, shape.multi_items)]
-    )
-    companies = []
-    for kind, jobs, items in kinds:
-        company = Company(str(uuid.UUID(int=rng.getrandbits(128), version=4)), kind, "")
-        company.api_key = f"key-{company.id[:8]}-{rng.getrandbits(32):08x}"
-        simulator.add_company(company.id, api_keys={company.api_key: {READ_SCOPE}})
-        for _ in range(jobs):
-            job_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-            job = simulator.add_job(SimJob(job_id, generated_items=items, company_id=company.id))
-            simulator.inject(job.id, Fault("latency", seconds=shape.pleo_latency))
-            company.jobs.append(job)
-        companies.append(company)
-    return companies
-
-
-def trigger_order(shape: StormShape, companies: list[Company]) -> list[tuple[Company, SimJob]]:
-    """Random (the seed), the large jobs among the first: they are shuffled together with a
-    few small ones into the head of the storm, the other small ones after them."""
-    rng = random.Random(shape.seed + 1)
-    large = [(c, j) for c in companies if c.kind != "small" for j in c.jobs]
-    small = [(c, j) for c in companies if c.kind == "small" for j in c.jobs]
-    rng.shuffle(small)
-    head = large + small[:3]
-    rng.shuffle(head)
-    return head + small[3:]
-
-
 def register_tenants(aws: LocalStack, shape: StormShape, companies: list[Company]) -> None:
     """Each company's credential in Secrets Manager and its record in the tenant registry."""
     from pleo_scope.aws.tenants import DynamoTenantRegistry
@@ -203,19 +138,6 @@ def register_tenants(aws: LocalStack, shape: StormShape, companies: list[Company
         )
 
 
-def pages(items: int, page_size: int) -> int:
-    return max(1, math.ceil(items / page_size))
-
-
-def floor_seconds(shape: StormShape, companies: list[Company]) -> float:
-    per_page = max(shape.pleo_latency, 60 / shape.limit_per_minute)
-    slowest = max(
-        sum(pages(j.item_count, shape.page_size) for j in c.jobs) * per_page for c in companies
-    )
-    every_page = sum(pages(j.item_count, shape.page_size) for c in companies for j in c.jobs)
-    return max(slowest, every_page * shape.pleo_latency / shape.concurrency)
-
-
 def percentile(values: list[float], share: float) -> float:
     if not values:
         return float("nan")
@@ -225,39 +147,27 @@ def percentile(values: list[float], share: float) -> float:
 
 @dataclass
 class Observed:
-    """What the bench watches of the function: when each job's walk finished (published),
-    and how many invocations ran at once."""
+    """What the bench watches of the function, from its containers' replies: when each job's
+    walk finished (published), and every invocation (for the profile and the log)."""
 
+    log: TextIO
     done: dict[str, float] = field(default_factory=dict)
-    running: int = 0
-    peak: int = 0
+    replies: list[Reply] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def watch(self, app: Any) -> None:
-        """Wraps the handler module's `scope_step`, the one call every step goes through."""
-        original: Callable[..., dict[str, Any]] = app.scope_step
-
-        def scope_step(service: Any, request: Any, *args: Any) -> dict[str, Any]:
-            result = original(service, request, *args)
-            if result.get("done"):
-                with self.lock:
-                    self.done.setdefault(request.job_id, time.monotonic())
-            return result
-
-        app.scope_step = scope_step
-
-    def counted(self, handler: Callable[..., Any]) -> Callable[..., Any]:
-        def invoke(event: Any, context: Any) -> Any:
-            with self.lock:
-                self.running += 1
-                self.peak = max(self.peak, self.running)
-            try:
-                return handler(event, context)
-            finally:
-                with self.lock:
-                    self.running -= 1
-
-        return invoke
+    def __call__(self, reply: Reply) -> None:
+        with self.lock:
+            for job_id, when in reply.done:
+                self.done.setdefault(job_id, when)
+            self.replies.append(reply)
+        invocation = Invocation(
+            "RequestResponse",
+            reply.event,
+            reply.seconds,
+            result=reply.result if reply.error is None else None,
+            error=reply.error,
+        )
+        print(f"{log_line(invocation)}  aws={reply.aws_calls}", file=self.log, flush=True)
 
 
 @contextmanager
@@ -321,14 +231,13 @@ def put_triggers(aws: LocalStack, order: list[tuple[Company, SimJob]]) -> dict[s
 
 
 def invoke_as_before(
-    app: Any, order: list[tuple[Company, SimJob]], shape: StormShape, observed: Observed
+    pool: ContainerPool, order: list[tuple[Company, SimJob]], shape: StormShape
 ) -> dict[str, float]:
     """Before admission: each trigger an asynchronous invocation, at most `concurrency` at once;
     one Lambda throttles is retried after a back-off (1 s doubling to 300 s, full jitter)."""
     slots = threading.Semaphore(shape.concurrency)
     rng = random.Random(shape.seed + 2)
     rng_lock = threading.Lock()
-    handler = observed.counted(app.lambda_handler)
     sent: dict[str, float] = {}
 
     def deliver(event: dict[str, Any]) -> None:
@@ -339,9 +248,7 @@ def invoke_as_before(
             time.sleep(wait)
             delay = min(300.0, delay * 2)
         try:
-            handler(event, LocalLambdaContext(900))
-        except Exception:  # noqa: S110 - Lambda's retries of a failed event are not modelled
-            pass
+            pool.invoke(event, 900)  # Lambda's retries of a failed event are not modelled
         finally:
             slots.release()
 
@@ -364,52 +271,110 @@ def invoke_as_before(
     return sent
 
 
+def warm_containers(shape: StormShape, companies: list[Company]) -> int:
+    """As many as the storm keeps busy at once: the admission's, and one per walk that goes
+    on in the loop (every job but the small ones); never more than there are jobs."""
+    jobs = sum(len(c.jobs) for c in companies)
+    walks = sum(len(c.jobs) for c in companies if c.kind != "small")
+    return min(jobs, shape.concurrency + walks)
+
+
+@contextmanager
+def containers(pool: ContainerPool) -> Iterator[ContainerPool]:
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
 def run_storm(shape: StormShape, *, baseline: bool) -> StormResult:
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    logging.getLogger("moto").setLevel(logging.CRITICAL)
-    limit = RateLimit(shape.limit_per_minute, 60.0)
-    simulator = PleoSimulator(rate_limit_per_credential=limit)
-    companies = build_companies(shape, simulator)
-    overrides = {
-        **QUIET,
-        "PLEO_PAGE_SIZE": str(shape.page_size),
-    }
+    """The storm, each stand-in in a process of its own: the simulator, moto's server (the
+    ASL runs there; its Lambda forwards to the runtime), the function's containers. This
+    process only puts the triggers, polls the admission queue and watches."""
+    companies = build_companies(shape, PleoSimulator())  # as the simulator's process does
+    overrides = {**QUIET, "PLEO_PAGE_SIZE": str(shape.page_size)}
     if shape.slice_seconds is not None:
         overrides["ADMISSION_SLICE_SECONDS"] = str(shape.slice_seconds)
     if baseline:
         overrides["RATE_BUDGET_TABLE_NAME"] = ""  # each process paces itself, as before
-    observed = Observed()
     LOG.parent.mkdir(parents=True, exist_ok=True)
-    with (
-        serve(simulator) as url,
-        local_stack(url, overrides=overrides, stack=f"bench-fleet-{uuid.uuid4().hex[:6]}") as aws,
-        LOG.open("w", encoding="utf-8") as log,
-    ):
-        register_tenants(aws, shape, companies)
-        app: Any = importlib.import_module("app")
-        observed.watch(app)
-        AwsCalls(shape.aws_latency).install(existing=True)
-        order = trigger_order(shape, companies)
-        handler = observed.counted(app.lambda_handler)
-        with drained_scope_queue(aws):
-            if baseline:
-                with route_lambda(handler, 900, events_in_background=True):
+    with LOG.open("w", encoding="utf-8") as log:
+        observed = Observed(log)
+        pool = ContainerPool(shape.aws_latency, on_reply=observed)
+        with (
+            storm_simulator(shape) as pleo,
+            lambda_runtime(pool) as runtime,
+            moto_process(runtime) as endpoint,
+            local_stack(
+                pleo.url,
+                endpoint=endpoint,
+                overrides=overrides,
+                stack=f"bench-fleet-{uuid.uuid4().hex[:6]}",
+            ) as aws,
+            containers(pool),
+        ):
+            register_tenants(aws, shape, companies)
+            pool.warm(warm_containers(shape, companies))  # the containers read the stack's env
+            order = trigger_order(shape, companies)
+            with drained_scope_queue(aws):
+                if baseline:
                     started = time.monotonic()
-                    sent = invoke_as_before(app, order, shape, observed)
+                    sent = invoke_as_before(pool, order, shape)
                     finished = wait_for_jobs(observed, order, shape.timeout_seconds)
-            else:
-                with serve_function(
-                    aws, handler, 900, log, admission_concurrency=shape.concurrency
-                ):
-                    started = time.monotonic()
-                    sent = put_triggers(aws, order)
-                    finished = wait_for_jobs(observed, order, shape.timeout_seconds)
-        store_calls = 0
-        limiter = app.app.parts().rate_limiter
-        if limiter is not None:
-            store_calls = limiter.store.calls.calls
+                else:
+                    create_trigger_rule(aws)
+                    with poll_admission_queue(aws, shape.concurrency):
+                        started = time.monotonic()
+                        sent = put_triggers(aws, order)
+                        finished = wait_for_jobs(observed, order, shape.timeout_seconds)
+            reports = pleo.report()
+    print(profile(observed.replies, companies), flush=True)
     return measure(
-        shape, companies, simulator, observed, sent, started, finished, store_calls, baseline
+        shape,
+        companies,
+        reports,
+        observed,
+        sent,
+        started,
+        finished,
+        sum(pool.store_calls.values()),
+        pool.peak,
+        baseline,
+    )
+
+
+def job_of(event: dict[str, Any]) -> str | None:
+    """The job an invocation's event is about (an admission batch of one, a trigger, a loop
+    state)."""
+    records = event.get("Records")
+    if isinstance(records, list) and records:
+        try:
+            event = json.loads(records[0].get("body") or "{}")
+        except ValueError:
+            return None
+    detail = event.get("detail")
+    job = event.get("jobId") or (detail.get("jobId") if isinstance(detail, dict) else None)
+    return job if isinstance(job, str) else None
+
+
+def profile(replies: list[Reply], companies: list[Company]) -> str:
+    """Where a small job's time goes: its invocations, their seconds and AWS calls."""
+    small = {j.id for c in companies if c.kind == "small" for j in c.jobs}
+    admitted = [r for r in replies if "Records" in r.event]
+    per_job: dict[str, list[Reply]] = {}
+    for reply in replies:
+        job = job_of(reply.event)
+        if job in small:
+            per_job.setdefault(job, []).append(reply)
+    seconds = [r.seconds for r in admitted]
+    calls = [sum(r.aws_calls for r in rs) for rs in per_job.values()]
+    looped = sum(1 for rs in per_job.values() if any("Records" not in r.event for r in rs))
+    return (
+        f"profile: {len(admitted)} admission invocations, median {percentile(seconds, 0.5):.1f} s,"
+        f" p95 {percentile(seconds, 0.95):.1f} s; small jobs: median"
+        f" {percentile([float(c) for c in calls], 0.5):.0f} AWS calls each,"
+        f" {looped} of {len(per_job)} went on in the loop;"
+        f" {len(replies) - len(admitted)} other invocations"
     )
 
 
@@ -435,15 +400,16 @@ def wait_for_jobs(
 def measure(
     shape: StormShape,
     companies: list[Company],
-    simulator: PleoSimulator,
+    credential_reports: list[CredentialReport],
     observed: Observed,
     sent: dict[str, float],
     started: float,
     finished: float,
     store_calls: int,
+    peak_invocations: int,
     baseline: bool,
 ) -> StormResult:
-    reports = {r.credential: r for r in simulator.meter.report()}
+    reports = {r.credential: r for r in credential_reports}
     sixth = shape.limit_per_minute / 6
     ratios, requests = [], 0
     for company in companies:
@@ -473,7 +439,7 @@ def measure(
         ddb_per_request=store_calls / requests if requests else 0.0,
         requests=requests,
         unfinished=unfinished,
-        peak_invocations=observed.peak,
+        peak_invocations=peak_invocations,
     )
 
 

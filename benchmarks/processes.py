@@ -4,6 +4,7 @@ code under test (for its time and its peak RSS)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -15,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from tooling.testkit.local_stack import LocalStack, free_port, local_stack
+from tooling.testkit.local_stack import LOCAL_ENV, LocalStack, free_port, local_stack
 
 
 @dataclass
@@ -70,10 +71,17 @@ def _drain(sqs: Any, url: str, stop: threading.Event, consumed: list[int]) -> No
 
 
 @contextmanager
-def moto_process() -> Iterator[str]:
+def moto_process(lambda_runtime: str | None = None) -> Iterator[str]:
+    """moto's server; with `lambda_runtime`, one whose Lambda forwards every Invoke to that
+    runtime's URL (tooling/testkit/moto_lambda_server.py), the state machine's tasks too."""
     port = free_port()
-    args = [sys.executable, "-m", "tooling.testkit.moto_server", "-H", "127.0.0.1", "-p", str(port)]
-    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    module, env = "tooling.testkit.moto_server", dict(os.environ)
+    if lambda_runtime is not None:
+        module = "tooling.testkit.moto_lambda_server"
+        # MOTO_PORT: moto's ASL interpreter calls Lambda through the server on this port.
+        env.update(LOCAL_ENV, MOTO_PORT=str(port), LOCAL_LAMBDA_RUNTIME_URL=lambda_runtime)
+    args = [sys.executable, "-m", module, "-H", "127.0.0.1", "-p", str(port)]
+    process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     endpoint = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(f"{endpoint}/moto-api/")

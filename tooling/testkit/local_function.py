@@ -94,7 +94,7 @@ def serve_function(
         ) as invocations,
         events_name_their_account(),
     ):
-        _create_trigger_rule(local)
+        create_trigger_rule(local)
         with poll_admission_queue(local, admission_concurrency):
             yield invocations
 
@@ -113,7 +113,8 @@ def trigger_rule_pattern(template: Template | None = None) -> dict[str, Any]:
     }
 
 
-def _create_trigger_rule(local: LocalStack) -> None:
+def create_trigger_rule(local: LocalStack) -> None:
+    """The template's rule on its bus, its target the admission queue."""
     template = Template.load()
     rule = template.properties(RULE)
     bus = str(template.document["Parameters"]["EventBusName"]["Default"])
