@@ -5,45 +5,21 @@ trigger"; `status` never shows an earlier run's unit counters as the current run
 
 from __future__ import annotations
 
-import json
-import re
 from typing import Any
 
 import pytest
-from click.testing import Result
 
 from pleo_scope.contract import JobRef
 from pleo_scope.errors import JobNotClaimed
-from tooling.ops.cli import EXIT_FAILED, EXIT_STUCK, main
-from tooling.ops.resources import ENV_OF
+from tooling.ops.cli import EXIT_FAILED, EXIT_STUCK
 from tooling.pleo_sim import Fault, SimJob
 from tooling.reports.robustness import invoke_crashing
-from tooling.testkit.cli_runner import CliRunner
 from tooling.testkit.executions import follow_walk
 from tooling.testkit.harness import Stack
 from tooling.testkit.local_stack import route_lambda
 from tooling.testkit.loop import INVOCATION_SECONDS
-
-
-def ops(stack: Stack, *args: str) -> Result:
-    physical = stack.aws.physical
-    named = [
-        *("--endpoint-url", stack.aws.endpoint),
-        *("--table", physical["ScopeTable"], "--bucket", physical["ScopeBucket"]),
-        *("--state-machine-arn", physical["ScopeJobStateMachine"]),
-        *("--function", physical["ScopeJobFunction"]),
-    ]
-    return CliRunner().invoke(main, [*named, *args], env=dict.fromkeys(ENV_OF.values()))
-
-
-def ops_json(stack: Stack, *args: str, exit_code: int = 0) -> Any:
-    result = ops(stack, *args, "--json")
-    assert result.exit_code == exit_code, result.output
-    return json.loads(result.stdout)
-
-
-def rows(text: str) -> dict[str, str]:
-    return dict(re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in text.splitlines())
+from tooling.testkit.ops_cli import ops, ops_json
+from tooling.testkit.ops_cli import table_rows as rows
 
 
 def units_of(stack: Stack, job: SimJob) -> list[dict[str, Any]]:

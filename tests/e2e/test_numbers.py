@@ -8,16 +8,13 @@ import json
 from typing import Any
 
 import pytest
-from click.testing import Result
 
 from pleo_scope.errors import MalformedResponse
-from tooling.ops.cli import main
-from tooling.ops.resources import ENV_OF
 from tooling.pleo_sim import JsonLiteral, SimJob
 from tooling.pleo_sim.app import dumps
 from tooling.pleo_sim.jobs import make_item
-from tooling.testkit.cli_runner import CliRunner
 from tooling.testkit.harness import Stack
+from tooling.testkit.ops_cli import ops
 
 # Texts no double holds: past its range, below its smallest subnormal, and an integer past
 # Python's int() limit; then numbers a double holds, which stay as today.
@@ -28,15 +25,6 @@ CARRIED = {
     "hugeInteger": "7" * 5000,
 }
 ORDINARY = {"zero": "0e-400", "integer": "123456789012345678901234567890", "amount": "12.5"}
-
-
-def ops(stack: Stack, *args: str) -> Result:
-    physical = stack.aws.physical
-    named = [
-        *("--endpoint-url", stack.aws.endpoint),
-        *("--table", physical["ScopeTable"], "--bucket", physical["ScopeBucket"]),
-    ]
-    return CliRunner().invoke(main, [*named, *args], env=dict.fromkeys(ENV_OF.values()))
 
 
 def strict(line: bytes) -> Any:

@@ -13,13 +13,12 @@ from typing import Any
 
 import click
 import pytest
-from click.testing import Result
 
 from pleo_scope.aws.keys import ledger_pk, ledger_sk
 from pleo_scope.contract import JobRef
 from tooling.build.template import TEMPLATE, Template
 from tooling.ops.cli import EXIT_STUCK, main
-from tooling.ops.resources import ENV_OF, OUTPUT_OF
+from tooling.ops.resources import OUTPUT_OF
 from tooling.ops.retrigger import FunctionFailed, NotTheFunctionsAnswer, answer
 from tooling.pleo_sim import Fault, SimJob
 from tooling.reports.robustness import CrashAt, InjectedCrash
@@ -30,41 +29,7 @@ from tooling.testkit.harness import Stack
 from tooling.testkit.local_function import trigger_rule_pattern
 from tooling.testkit.local_stack import route_lambda
 from tooling.testkit.loop import INVOCATION_SECONDS
-
-# Nothing from the environment: each test names the stack's resources itself.
-NO_NAMES = dict.fromkeys(ENV_OF.values())
-
-
-def names(stack: Stack) -> list[str]:
-    """The local stack, named explicitly (endpoint and resources)."""
-    physical = stack.aws.physical
-    return [
-        "--endpoint-url",
-        stack.aws.endpoint,
-        "--table",
-        physical["ScopeTable"],
-        "--bucket",
-        physical["ScopeBucket"],
-        "--state-machine-arn",
-        physical["ScopeJobStateMachine"],
-        "--function",
-        physical["ScopeJobFunction"],
-    ]
-
-
-def ops(stack: Stack, *args: str) -> Result:
-    return CliRunner().invoke(main, [*names(stack), *args], env=NO_NAMES)
-
-
-def table_rows(text: str) -> dict[str, str]:
-    """A `status` table: label, two spaces or more, value."""
-    return dict(re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in text.splitlines())
-
-
-def ops_json(stack: Stack, *args: str, exit_code: int = 0) -> Any:
-    result = ops(stack, *args, "--json")
-    assert result.exit_code == exit_code, result.output
-    return json.loads(result.stdout)
+from tooling.testkit.ops_cli import NO_NAMES, ops, ops_json, stack_names, table_rows
 
 
 @pytest.fixture
@@ -554,12 +519,22 @@ def test_answers_the_function_gives_and_answers_it_does_not() -> None:
 
 def test_options_work_after_the_subcommand_and_win_over_the_group_s(stack: Stack) -> None:
     job_id = published_job(stack).id
-    after = CliRunner().invoke(main, ["status", job_id, "--json", *names(stack)], env=NO_NAMES)
+    after = CliRunner().invoke(
+        main, ["status", job_id, "--json", *stack_names(stack)], env=NO_NAMES
+    )
     assert after.exit_code == 0, after.output
     assert json.loads(after.stdout)["state"] == "published"
     wrong_then_right = CliRunner().invoke(
         main,
-        [*names(stack), "--table", "wrong", "verify", job_id, "--table", names(stack)[3]],
+        [
+            *stack_names(stack),
+            "--table",
+            "wrong",
+            "verify",
+            job_id,
+            "--table",
+            stack.aws.physical["ScopeTable"],
+        ],
         env=NO_NAMES,
     )
     assert wrong_then_right.exit_code == 0, wrong_then_right.output

@@ -13,25 +13,15 @@ from click.testing import CliRunner, Result
 from pleo_scope.aws.kms import KmsTokenCipher
 from pleo_scope.tenants import StoredToken
 from tooling.ops.cli import main
-from tooling.ops.resources import ENV_OF
 from tooling.testkit.harness import Stack
+from tooling.testkit.ops_cli import NO_NAMES, ops
 
-NO_NAMES = dict.fromkeys([*ENV_OF.values(), "TENANT_SECRET_PREFIX"])
 PREFIX = "pleo-export-scope/tenants/"
 CANARY = "rt-CANARY-7f3a9c-refresh"
 
 
 def tenant_cli(stack: Stack, *args: str, stdin: str | None = None) -> Result:
-    physical = stack.aws.physical
-    names = [
-        "--endpoint-url",
-        stack.aws.endpoint,
-        "--tenant-table",
-        physical["TenantTable"],
-        "--tenant-key",
-        physical["TenantKey.Arn"],
-    ]
-    return CliRunner().invoke(main, [*names, "tenant", *args], env=NO_NAMES, input=stdin)
+    return ops(stack, "tenant", *args, stdin=stdin)
 
 
 def as_json(result: Result) -> Any:

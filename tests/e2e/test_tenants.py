@@ -8,14 +8,12 @@ with the wrong credential."""
 from __future__ import annotations
 
 import json
-import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import pytest
-from click.testing import Result
 
 from pleo_scope.aws.kms import KmsTokenCipher
 from pleo_scope.aws.tenants import DynamoTenantRegistry
@@ -35,41 +33,18 @@ from pleo_scope.tenants import (
     StoredToken,
     Tenant,
 )
-from tooling.ops.cli import main
-from tooling.ops.resources import ENV_OF
 from tooling.ops.retrigger import claimed_event
 from tooling.pleo_sim import Fault, SimJob
 from tooling.pleo_sim.companies import READ_SCOPE
 from tooling.pleo_sim.rate_meter import credential_of
 from tooling.testkit.assertions import assert_published_exactly_once
-from tooling.testkit.cli_runner import CliRunner
 from tooling.testkit.demo_tenants import EARLIEST_REFRESH, render, run_companies
 from tooling.testkit.harness import Stack
 from tooling.testkit.local_stack import route_lambda
+from tooling.testkit.ops_cli import ops, ops_json, table_rows
 from tooling.testkit.samples import load_event
 
 PREFIX = "pleo-export-scope/tenants/"
-NO_NAMES = dict.fromkeys(ENV_OF.values())
-
-
-def ops(stack: Stack, *args: str) -> Result:
-    """pleo-scope-ops on the local stack, its resources named explicitly."""
-    physical = stack.aws.physical
-    names = ["--endpoint-url", stack.aws.endpoint, "--table", physical["ScopeTable"]]
-    names += ["--bucket", physical["ScopeBucket"], "--function", physical["ScopeJobFunction"]]
-    names += ["--state-machine-arn", physical["ScopeJobStateMachine"]]
-    return CliRunner().invoke(main, [*names, *args], env=NO_NAMES)
-
-
-def ops_json(stack: Stack, *args: str) -> Any:
-    result = ops(stack, *args, "--json")
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
-
-
-def table_rows(text: str) -> dict[str, str]:
-    """A `status` table: label, two spaces or more, value."""
-    return dict(re.split(r"\s{2,}", line.strip(), maxsplit=1) for line in text.splitlines())
 
 
 @dataclass
