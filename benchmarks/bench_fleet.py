@@ -49,6 +49,7 @@ import argparse
 import base64
 import json
 import math
+import os
 import random
 import subprocess
 import sys
@@ -63,6 +64,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from benchmarks.lambda_pool import ContainerPool, Reply, lambda_runtime
+from benchmarks.process_cpu import cpu_by_child
 from benchmarks.processes import moto_process
 from benchmarks.storm_shape import (
     Company,
@@ -167,7 +169,13 @@ class Observed:
             result=reply.result if reply.error is None else None,
             error=reply.error,
         )
-        print(f"{log_line(invocation)}  aws={reply.aws_calls}", file=self.log, flush=True)
+        print(
+            f"{log_line(invocation)}  aws={reply.aws_calls} in {reply.aws_seconds:.2f} s"
+            f" cpu={reply.cpu_seconds:.2f}"
+            f" container={reply.container}#{reply.serial}",
+            file=self.log,
+            flush=True,
+        )
 
 
 @contextmanager
@@ -316,6 +324,8 @@ def run_storm(shape: StormShape, *, baseline: bool) -> StormResult:
             register_tenants(aws, shape, companies)
             pool.warm(warm_containers(shape, companies))  # the containers read the stack's env
             order = trigger_order(shape, companies)
+            names = {**pool.pids(), pleo.pid: "simulator"}
+            cpu_before = cpu_by_child(names)
             with drained_scope_queue(aws):
                 if baseline:
                     started = time.monotonic()
@@ -327,8 +337,16 @@ def run_storm(shape: StormShape, *, baseline: bool) -> StormResult:
                         started = time.monotonic()
                         sent = put_triggers(aws, order)
                         finished = wait_for_jobs(observed, order, shape.timeout_seconds)
+            cpu_after = cpu_by_child({**pool.pids(), pleo.pid: "simulator"})
             reports = pleo.report()
+    cpu = {name: s - cpu_before.get(name, 0.0) for name, s in cpu_after.items()}
     print(profile(observed.replies, companies), flush=True)
+    print(
+        "cpu: "
+        + ", ".join(f"{name} {cpu[name]:.0f} s" for name in sorted(cpu, key=lambda n: -cpu[n]))
+        + f" in the storm's {finished - started:.0f} s on {os.cpu_count()} cores",
+        flush=True,
+    )
     return measure(
         shape,
         companies,
@@ -367,11 +385,13 @@ def profile(replies: list[Reply], companies: list[Company]) -> str:
         if job in small:
             per_job.setdefault(job, []).append(reply)
     seconds = [r.seconds for r in admitted]
+    in_aws = [r.aws_seconds for r in admitted]
     calls = [sum(r.aws_calls for r in rs) for rs in per_job.values()]
     looped = sum(1 for rs in per_job.values() if any("Records" not in r.event for r in rs))
     return (
         f"profile: {len(admitted)} admission invocations, median {percentile(seconds, 0.5):.1f} s,"
-        f" p95 {percentile(seconds, 0.95):.1f} s; small jobs: median"
+        f" p95 {percentile(seconds, 0.95):.1f} s (of which in AWS calls: median"
+        f" {percentile(in_aws, 0.5):.1f} s); small jobs: median"
         f" {percentile([float(c) for c in calls], 0.5):.0f} AWS calls each,"
         f" {looped} of {len(per_job)} went on in the loop;"
         f" {len(replies) - len(admitted)} other invocations"

@@ -44,6 +44,13 @@ class Reply:
     """Jobs whose walk finished in this invocation, with time.monotonic() (system-wide on
     Linux, so comparable with the driver's clock)."""
     aws_calls: int
+    aws_seconds: float
+    """Wall time in the AWS calls (moto's answers and the injected latency)."""
+    cpu_seconds: float
+    """The container's CPU during the invocation (the rest is waiting: Pleo, AWS, the CPU)."""
+    container: int
+    serial: int
+    """The container's how-many-th invocation (1: its first, after its init)."""
     store_calls: int
     """The container's rate-budget store calls so far (cumulative)."""
 
@@ -93,6 +100,10 @@ class ContainerPool:
         self.on_reply(reply)
         return reply
 
+    def pids(self) -> dict[int, str]:
+        with self._lock:
+            return {c.process.pid or 0: "containers" for c in self._all}
+
     def close(self) -> None:
         for container in self._all:
             if container.process.is_alive():
@@ -109,7 +120,10 @@ class ContainerPool:
             self.started += 1
             number = self.started
         process = context.Process(
-            target=_container, args=(child, self.aws_latency), name=f"lambda-{number}", daemon=True
+            target=_container,
+            args=(child, self.aws_latency, number),
+            name=f"lambda-{number}",
+            daemon=True,
         )
         process.start()
         if parent.recv() != _READY:
@@ -120,7 +134,7 @@ class ContainerPool:
         return container
 
 
-def _container(connection: Connection, aws_latency: float) -> None:
+def _container(connection: Connection, aws_latency: float, number: int) -> None:
     """A container: the handler's init once, then one invocation per message."""
     from benchmarks.aws_calls import AwsCalls
 
@@ -128,6 +142,7 @@ def _container(connection: Connection, aws_latency: float) -> None:
     app: Any = importlib.import_module("app")
     calls = AwsCalls(aws_latency)
     calls.install(existing=True)
+    in_aws = _time_aws_calls()
     done: list[tuple[str, float]] = []
     step = app.scope_step
 
@@ -139,10 +154,14 @@ def _container(connection: Connection, aws_latency: float) -> None:
 
     app.scope_step = scope_step
     connection.send(_READY)
+    serial = 0
     while (message := connection.recv()) is not None:
         event, timeout = message
         done.clear()
         before = sum(calls.calls.values())
+        serial += 1
+        in_aws[0] = 0.0
+        cpu = time.process_time()
         started = time.monotonic()
         result: Any = None
         error: str | None = None
@@ -161,9 +180,31 @@ def _container(connection: Connection, aws_latency: float) -> None:
                 seconds=time.monotonic() - started,
                 done=list(done),
                 aws_calls=sum(calls.calls.values()) - before,
+                aws_seconds=in_aws[0],
+                cpu_seconds=time.process_time() - cpu,
+                container=number,
+                serial=serial,
                 store_calls=limiter.store.calls.calls if limiter is not None else 0,
             )
         )
+
+
+def _time_aws_calls() -> list[float]:
+    """Adds each AWS call's wall time (one process, so one counter) to the list's one item."""
+    import botocore.client
+
+    total = [0.0]
+    call = botocore.client.BaseClient._make_api_call  # type: ignore[attr-defined]
+
+    def timed(client: Any, operation: str, parameters: Any) -> Any:
+        started = time.monotonic()
+        try:
+            return call(client, operation, parameters)
+        finally:
+            total[0] += time.monotonic() - started
+
+    botocore.client.BaseClient._make_api_call = timed  # type: ignore[attr-defined]
+    return total
 
 
 @contextmanager

@@ -23,6 +23,7 @@ _REPORT, _STOP = "report", "stop"
 @dataclass
 class StormSimulator:
     url: str
+    pid: int
     _connection: Connection
 
     def report(self) -> list[CredentialReport]:
@@ -41,7 +42,7 @@ def storm_simulator(shape: StormShape) -> Iterator[StormSimulator]:
     try:
         if not parent.poll(60):
             raise RuntimeError("the simulator's process did not start within 60 s")
-        yield StormSimulator(parent.recv(), parent)
+        yield StormSimulator(parent.recv(), process.pid or 0, parent)
     finally:
         if process.is_alive():
             parent.send(_STOP)
