@@ -286,8 +286,10 @@ class MemoryLedger:
     checkpoints: MemoryCheckpoints | None = None
     units: dict[tuple[str, int, int], UnitRecord] = field(default_factory=dict)
     writes: int = 0
+    queries: int = 0
 
     def enqueued_before(self, job_id: str, run_id: int) -> set[bytes]:
+        self.queries += 1
         return {
             record.id_hashes[i : i + 16]
             for (job, run, _), record in self.units.items()
@@ -296,6 +298,7 @@ class MemoryLedger:
         }
 
     def units_recorded(self, job_id: str, run_id: int, from_unit: int) -> set[int]:
+        self.queries += 1
         return {
             unit
             for (job, run, unit) in self.units

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from pleo_scope.aws.keys import pointer_key, run_manifest_key
 from pleo_scope.clock import Budget
 from pleo_scope.contract import JobRef
 from pleo_scope.errors import PublishFailed, UnitTooLarge, WalkInProgress
@@ -62,6 +63,9 @@ class Harness:
             self.checkpoints.records[JOB] = state.but(phase="published")
         state = self.checkpoints.begin(JobRef(JOB), owner, 60.0, None)
         if state.phase == "walking":
+            sha256 = hashlib.sha256(jsonl).hexdigest()
+            manifest = json.dumps({"runId": state.run_id}).encode()
+            self.archive.put_scope(JOB, state.run_id, jsonl, manifest, sha256)
             state = self.checkpoints.update(
                 state,
                 phase="scoped",
@@ -196,7 +200,41 @@ def test_the_lease_is_read_before_the_first_batch_then_proved_by_each_ledger_wri
     state, done = harness.publish(harness.scoped(jsonl), jsonl)
     assert (done, state.units_published) == (True, 35)
     assert harness.queue.calls == harness.ledger.writes == 4
-    assert harness.checkpoints.confirms == 1
+    assert harness.checkpoints.confirms == 1  # the pointer too relies on the last write
+    assert pointer_key(JOB) in harness.archive.objects
+
+
+def test_the_ledger_is_asked_only_what_it_can_know() -> None:
+    harness = Harness(10)
+    first = scope_of(entry_ids(25))
+    harness.publish(harness.scoped(first), first)
+    assert harness.ledger.queries == 0  # a first run, planned here: nothing recorded yet
+    second = scope_of(entry_ids(30))
+    harness.publish(harness.scoped(second, new_run=True), second)
+    assert harness.ledger.queries == 1  # the earlier run's items; planned here again
+    harness.queue.refuse = {0: 3}
+    third = scope_of(entry_ids(40))
+    with pytest.raises(PublishFailed):
+        harness.publish(harness.scoped(third, new_run=True), third)
+    harness.queue.refuse = {}
+    before = harness.ledger.queries
+    harness.publish(harness.scoped(third, owner="retry"), third)  # a resume: planned before
+    assert harness.ledger.queries == before + 2
+    assert sorted(u["unit"] for u in harness.queue.bodies()[-1:]) == [0]
+
+
+def test_a_publish_with_nothing_to_send_reads_the_lease_before_the_pointer() -> None:
+    harness = Harness(10)
+    jsonl = scope_of(entry_ids(25))
+    harness.publish(harness.scoped(jsonl), jsonl)
+    lost = AfterStep("units_planned", lambda: harness.checkpoints.leases.update({JOB: "other"}))
+    confirms = harness.checkpoints.confirms
+    state = harness.scoped(jsonl, new_run=True)  # the same items: every one enqueued before
+    with pytest.raises(WalkInProgress):
+        harness.publish(state, jsonl, harness.publisher(lost))
+    assert harness.checkpoints.confirms == confirms + 1
+    manifest = harness.archive.objects[pointer_key(JOB)]
+    assert manifest == harness.archive.objects[run_manifest_key(JOB, 1)]  # still run 1's
 
 
 def test_a_lease_taken_over_after_a_ledger_write_ends_the_publish_at_the_next_write() -> None:

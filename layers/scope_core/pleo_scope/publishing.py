@@ -69,11 +69,17 @@ class Publisher:
     def publish(
         self, state: WalkState, jsonl: bytes, budget: Budget, stats: InvocationStats
     ) -> tuple[WalkState, bool]:
-        """Send the units the ledger lacks, batch by batch, while the budget allows."""
-        earlier = self.ledger.enqueued_before(state.job_id, state.run_id)
+        """Send the units the ledger lacks, batch by batch, while the budget allows; once all
+        are out, write the job's pointer to this run (last: it names a run fully out)."""
+        earlier: set[bytes] = set()  # a first run has no earlier one's items to leave out
+        if state.run_id > 1:
+            earlier = self.ledger.enqueued_before(state.job_id, state.run_id)
+        recorded: set[int] = set()
         if state.unit_size is None or state.unit_count is None:
+            # Planned here: no unit of the run can have gone out yet (the plan precedes them).
             state = self._plan(state, jsonl, earlier, stats)
-        recorded = self.ledger.units_recorded(state.job_id, state.run_id, state.units_published)
+        else:
+            recorded = self.ledger.units_recorded(state.job_id, state.run_id, state.units_published)
         units = (
             unit
             for unit in self._units(state, jsonl, earlier)
@@ -90,7 +96,17 @@ class Publisher:
             started = clock.monotonic()
             state, proved = self._send_and_record(state, batch, recorded, stats, proved, clock)
             slowest = max(slowest, clock.monotonic() - started)
+        # S3 cannot be conditional on the lease either: the last ledger write may prove it.
+        self._confirm_unless_proved(state, proved, clock)
+        self.archive.publish_pointer(state.job_id, state.run_id)
         return state, True
+
+    def _confirm_unless_proved(self, state: WalkState, proved: bool, clock: Clock) -> None:
+        """Only the lease holder writes what DynamoDB cannot guard (fencing). A ledger write
+        just before, conditional on owner and run, proved them as the read would; the expiry
+        is the one this invocation wrote when it took the lease."""
+        if not (proved and clock.now().timestamp() < state.lease_expires_at):
+            self.checkpoints.confirm(state)
 
     def _plan(
         self, state: WalkState, jsonl: bytes, earlier: set[bytes], stats: InvocationStats
@@ -160,11 +176,7 @@ class Publisher:
         unit_of = {message.unit: unit for unit, message in batch}
         pending = [message for _, message in batch]
         for _ in range(SEND_ATTEMPTS):
-            # SQS cannot be conditional on the lease: only its holder sends (fencing). The
-            # ledger write just before, conditional on owner and run, proved them as the
-            # read would; the expiry is the one this invocation wrote when it took the lease.
-            if not (proved and clock.now().timestamp() < state.lease_expires_at):
-                self.checkpoints.confirm(state)
+            self._confirm_unless_proved(state, proved, clock)  # SQS cannot be conditional
             proved = False
             refused = self.queue.send_batch(pending)
             self.observer.on_step("batch_sent", state.job_id, pending[-1].unit)

@@ -207,12 +207,10 @@ class ScopeJobService:
                 if scope is not None
                 else self.archive.get_scope(state.job_id, state.run_id)
             )
+            # The publish writes the job's pointer last, once all the run's units are out.
             state, finished = self._publisher.publish(state, jsonl, budget, stats)
             if not finished:
                 return self._continuation(state, 0.0)
-            # Written last: the job's pointer names this run once all its units are out.
-            self.checkpoints.confirm(state)
-            self.archive.publish_pointer(state.job_id, state.run_id)
             state = self.checkpoints.update(state, phase="published")
         return self._done(state)
 
