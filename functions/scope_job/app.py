@@ -18,6 +18,7 @@ from pleo_scope.aws.admission_dlq import SqsDeadLetters
 from pleo_scope.aws.metrics import StepMetrics
 from pleo_scope.clock import Budget
 from pleo_scope.events import ScopeRequest, parse_event
+from pleo_scope.invocation import WalkSlice
 from pleo_scope.service import ScopeJobService
 from pleo_scope.settings import Settings
 from pleo_scope.sqs_trigger import is_sqs_event, parse_sqs_event
@@ -49,9 +50,10 @@ def scope(context: LambdaContext, sliced: bool, request: ScopeRequest) -> dict[s
     logger.append_keys(jobId=request.job_id, companyId=request.job.company_id)
     service, remaining = app.service, context.get_remaining_time_in_millis() / 1e3
     budget = Budget.from_remaining(service.clock, remaining)
+    walk_slice = None
     if sliced:  # a trigger from the admission queue walks for one time slice
-        budget = admission.slice_budget(service.clock, remaining, settings.safety_margin_seconds)
-    step = partial(scope_step, service, request, budget, context.aws_request_id)
+        walk_slice = admission.walk_slice(service.clock, remaining, settings.safety_margin_seconds)
+    step = partial(scope_step, service, request, budget, context.aws_request_id, walk_slice)
     with step_metrics.failures_counted(), app.releasing_rate_slots():
         if request.from_step_functions:
             return step()
@@ -60,9 +62,13 @@ def scope(context: LambdaContext, sliced: bool, request: ScopeRequest) -> dict[s
 
 
 def scope_step(
-    service: ScopeJobService, request: ScopeRequest, budget: Budget, owner: str
+    service: ScopeJobService,
+    request: ScopeRequest,
+    budget: Budget,
+    owner: str,
+    walk_slice: WalkSlice | None,
 ) -> dict[str, Any]:
-    step, stats = service.run(request.job, budget, owner, request.ticket)
+    step, stats = service.run(request.job, budget, owner, request.ticket, walk_slice)
     result = step.payload()
     step_metrics.record(step, stats, service.clock.now())
     logger.info("scope step finished", extra={"result": result})

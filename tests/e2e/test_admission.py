@@ -108,6 +108,20 @@ def test_a_large_walk_hands_over_after_its_slice(stack: Stack, sliced: None) -> 
     assert stack.scope_of(job.id) == stack.expected_scope(job)
 
 
+def test_a_few_slow_pages_finish_in_their_admission_invocation(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = stack.aws.physical["AdmissionDeadLetterQueue"]
+    monkeypatch.setattr(stack.app, "admission", AdmissionSettings(0.2, url))
+    job = slow_job(stack, items=50)  # 5 pages of 150 ms: longer than the slice
+    answer = stack.invoke(queued(stack, json.dumps({"jobId": job.id})))
+    assert answer == {"batchItemFailures": []}
+    assert stack.scope_of(job.id) == stack.expected_scope(job)  # published, in this one
+    record = stack.walk_record(job.id)
+    assert record is not None
+    assert "executionArn" not in record  # never handed over
+
+
 def test_the_rule_the_queue_and_the_poller_deliver_a_bus_event(stack: Stack) -> None:
     job = stack.new_job(items=45)
     sample = load_event("eventbridge-export-job-claimed.json", job.id)

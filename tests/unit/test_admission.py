@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pleo_scope.admission import AdmissionSettings, admit
+from pleo_scope.admission import SLICE_MIN_PAGES, AdmissionSettings, admit
 from pleo_scope.contract import JobRef
 from pleo_scope.errors import (
     ConfigurationError,
@@ -88,6 +88,13 @@ def test_the_slice_cuts_the_budget_to_the_slice_and_the_margin() -> None:
     settings = AdmissionSettings(slice_seconds=10)
     assert settings.slice_budget(clock, 900, 20).remaining() == 30
     assert settings.slice_budget(clock, 12, 20).remaining() == 12  # never beyond the time-out
+
+
+def test_the_walk_slice_is_the_slice_budget_and_its_minimum_of_pages() -> None:
+    clock = FakeClock()
+    walk_slice = AdmissionSettings(slice_seconds=3).walk_slice(clock, 900, 20)
+    assert walk_slice.budget.remaining() == 23
+    assert walk_slice.min_pages == SLICE_MIN_PAGES == 10
 
 
 @pytest.mark.parametrize("raw", ["0", "-1", "nan", "inf", "ten"])

@@ -2,11 +2,13 @@
 
 Backpressure is the queue's: the event source's maximum concurrency bounds how many
 invocations take triggers at once, and a trigger beyond that waits in the queue (never
-throttled, never dropped). Capacity is shared by time slicing: an invocation works on its
-trigger's job for at most `slice_seconds`, then hands the rest of the walk to the Step
-Functions loop (the way a walk longer than one invocation always continued). A large walk
-holds an admission slot for one slice, not fifteen minutes, so the small companies' jobs
-queued behind it start within a slice; it goes on in the loop at its company's rate budget.
+throttled, never dropped). Capacity is shared by time slicing: an invocation walks its
+trigger's job for at most `slice_seconds` (but at least `SLICE_MIN_PAGES` pages), then hands
+the rest of the walk to the Step Functions loop (the way a walk longer than one invocation
+always continued). A large walk holds an admission slot for one slice, not fifteen minutes,
+so the small companies' jobs queued behind it start within a slice; it goes on in the loop at
+its company's rate budget. A job walked whole within its slice is a small one: its scope and
+publish follow in the same invocation, on its own time, never handed over.
 
 Per record, the outcome the event source acts on:
 - finished, handed over, or adopted by a running execution: the message is done (deleted);
@@ -30,11 +32,16 @@ from typing import Any, Protocol
 from pleo_scope.clock import Budget, Clock
 from pleo_scope.errors import FINAL_ERRORS, ConfigurationError
 from pleo_scope.events import ScopeRequest
+from pleo_scope.invocation import WalkSlice
 from pleo_scope.sqs_trigger import QueuedTrigger
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_SLICE_SECONDS = 3.0
+SLICE_MIN_PAGES = 10
+"""A walk of this many pages or fewer is never handed over for time: it finishes in its
+admission invocation however slow its pages (a hand-over, the loop's start and its job
+check would cost more than they free)."""
 MAX_REASON_CHARS = 1000
 
 
@@ -60,6 +67,9 @@ class AdmissionSettings:
         """The invocation's budget cut to one slice of walking plus the safety margin that
         the walk keeps free at its end (to checkpoint and hand over)."""
         return Budget.from_remaining(clock, min(remaining_seconds, self.slice_seconds + margin))
+
+    def walk_slice(self, clock: Clock, remaining_seconds: float, margin: float) -> WalkSlice:
+        return WalkSlice(self.slice_budget(clock, remaining_seconds, margin), SLICE_MIN_PAGES)
 
 
 class DeadLetters(Protocol):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pleo_scope.clock import Budget
+
 
 @dataclass(frozen=True, slots=True)
 class ServiceSettings:
@@ -15,6 +17,16 @@ class ServiceSettings:
     0: the serial way, each page persisted before the next is requested."""
     unit_size: int = 100
     """Items per work unit (one SQS message); Pleo's maximum per item-status PUT."""
+
+
+@dataclass(frozen=True, slots=True)
+class WalkSlice:
+    """An invocation's share of capacity (admission): it walks until `budget` runs out, but
+    not before `min_pages` pages; a job it walked whole is then finished on the invocation's
+    own time (its scope is a slice's pages), any other work stays within `budget`."""
+
+    budget: Budget
+    min_pages: int
 
 
 @dataclass

@@ -25,7 +25,7 @@ from pleo_scope.errors import (
     JobNotFound,
     ScopeConflict,
 )
-from pleo_scope.invocation import InvocationStats, ServiceSettings
+from pleo_scope.invocation import InvocationStats, ServiceSettings, WalkSlice
 from pleo_scope.models import CLAIMED
 from pleo_scope.ownership import Ownership, adopted
 from pleo_scope.ports import (
@@ -85,14 +85,20 @@ class ScopeJobService:
         return replace(self, **ports)
 
     def run(
-        self, job: JobRef, budget: Budget, owner: str, ticket: LoopTicket | None = None
+        self,
+        job: JobRef,
+        budget: Budget,
+        owner: str,
+        ticket: LoopTicket | None = None,
+        walk_slice: WalkSlice | None = None,
     ) -> tuple[StepResult, InvocationStats]:
-        """`ticket` is None for a trigger (EventBridge, direct), set for a loop invocation."""
+        """`ticket` is None for a trigger (EventBridge, direct), set for a loop invocation;
+        `walk_slice`: the share of an admission invocation (`budget` is its whole time)."""
         stats = InvocationStats()
         started = self.clock.monotonic()
         retries, throttles = self.pleo.stats.retries, self.pleo.stats.throttles
         try:
-            result = self._run(job, budget, owner, ticket, stats)
+            result = self._run(job, budget, owner, ticket, stats, walk_slice)
         except FINAL_ERRORS as error:
             self._keep_final_error(job, owner, error, stats)
             raise
@@ -109,6 +115,7 @@ class ScopeJobService:
         owner: str,
         ticket: LoopTicket | None,
         stats: InvocationStats,
+        walk_slice: WalkSlice | None,
     ) -> StepResult:
         ownership = Ownership(self.checkpoints, self.hand_over)
         take_over_from = None
@@ -129,7 +136,7 @@ class ScopeJobService:
                 # Pleo throttles even the job check: wait in Step Functions, not here.
                 result = self._continuation(state, deferred.wait_seconds)
             else:
-                result = self._continue(state, budget, stats)
+                result = self._continue(state, budget, stats, walk_slice)
             if isinstance(result, Continuing) and ticket is None:
                 # Outside Step Functions: hand the rest of the walk to the state machine.
                 result = ownership.hand_over_walk(state, result)
@@ -170,15 +177,23 @@ class ScopeJobService:
         self.observer.on_step(step, job.job_id, 0)
         return None
 
-    def _continue(self, state: WalkState, budget: Budget, stats: InvocationStats) -> StepResult:
+    def _continue(
+        self,
+        state: WalkState,
+        whole: Budget,
+        stats: InvocationStats,
+        walk_slice: WalkSlice | None,
+    ) -> StepResult:
         stats.walk_started_at = state.started_at
         scope: Scope | None = None
+        budget = walk_slice.budget if walk_slice else whole
         if state.phase == "walking":
-            state, outcome, builder = self._walk_step.walk(state, budget, stats)
+            state, outcome, builder = self._walk_step.walk(state, whole, stats, walk_slice)
             if not outcome.done:
                 return self._continuation(state, outcome.wait_seconds)
             if builder is not None:
                 scope = builder.build()
+                budget = whole  # walked whole here: a slice's pages, finished here too
         if state.phase == "walked":
             deferred = self._recheck_job(state, budget, stats)
             if deferred is not None:

@@ -80,7 +80,11 @@ class PageWalker:
         max_pages: int = DEFAULT_MAX_PAGES,
         safety_margin: float = 0.0,
         reserve: Callable[[], float] | None = None,
+        slice_budget: Budget | None = None,
+        slice_min_pages: int = 0,
     ) -> None:
+        """`slice_budget`: a shorter budget the walk keeps to once it has fetched
+        `slice_min_pages` pages (a few pages are not worth a hand-over)."""
         self._source = source
         self._job = job
         self._budget = budget
@@ -90,22 +94,29 @@ class PageWalker:
         self._safety_margin = safety_margin
         self._reserve = reserve or (lambda: 0.0)
         self._slowest_step = 0.0
+        self._slice = slice_budget
+        self._slice_min_pages = slice_min_pages
         self.outcome: WalkOutcome | None = None
 
     def __iter__(self) -> Iterator[FetchedPage]:
         clock = self._budget.clock
+        fetched_here = 0
         while True:
+            budget = self._budget
+            if self._slice is not None and fetched_here >= self._slice_min_pages:
+                budget = self._slice
             reserve = self._slowest_step + self._reserve() + self._safety_margin
-            if not self._budget.allows(reserve):
+            if not budget.allows(reserve):
                 self.outcome = WalkOutcome("time_budget", self._position)
                 return
             started = clock.monotonic()
             try:
-                page = self._source.get_items_page(self._job, self._position.after, self._budget)
+                page = self._source.get_items_page(self._job, self._position.after, budget)
             except RetryDeferred as deferred:
                 self.outcome = WalkOutcome("throttled", self._position, deferred.wait_seconds)
                 return
             fetched = FetchedPage(self._position.pages_fetched + 1, self._position.after, page)
+            fetched_here += 1
             self._check(fetched)
             yield fetched  # the caller hands it on (or persists it) before we go on
             # A step is the fetch plus the caller's work on it: size the reserve on the slowest.

@@ -8,7 +8,7 @@ import logging
 from dataclasses import dataclass
 
 from pleo_scope.clock import Budget
-from pleo_scope.invocation import InvocationStats, ServiceSettings
+from pleo_scope.invocation import InvocationStats, ServiceSettings, WalkSlice
 from pleo_scope.pipeline import WalkPipeline
 from pleo_scope.ports import CheckpointStore, Pleo, ScopeArchive, StepObserver, WalkState
 from pleo_scope.scope import Scope, ScopeBuilder
@@ -30,7 +30,11 @@ class WalkStep:
     settings: ServiceSettings
 
     def walk(
-        self, state: WalkState, budget: Budget, stats: InvocationStats
+        self,
+        state: WalkState,
+        budget: Budget,
+        stats: InvocationStats,
+        walk_slice: WalkSlice | None = None,
     ) -> tuple[WalkState, WalkOutcome, ScopeBuilder | None]:
         # Build the scope as pages arrive only when this invocation sees every page;
         # otherwise it is rebuilt from the archived pages once the walk is complete.
@@ -52,6 +56,8 @@ class WalkStep:
             max_pages=self.settings.max_pages,
             safety_margin=self.settings.safety_margin_seconds,
             reserve=pipeline.reserve_seconds,
+            slice_budget=walk_slice.budget if walk_slice else None,
+            slice_min_pages=walk_slice.min_pages if walk_slice else 0,
         )
         try:
             for fetched in walker:

@@ -1,0 +1,104 @@
+"""An admission invocation's slice (pleo_scope.invocation.WalkSlice) over in-memory ports: a
+walk of a few pages is never handed over for time and then finishes on the invocation's own
+time; a longer one hands over once the slice and its minimum of pages are spent."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from pleo_scope.clock import Budget
+from pleo_scope.contract import Continuing, Done, JobRef
+from pleo_scope.invocation import WalkSlice
+from pleo_scope.ports import OutgoingMessage
+from pleo_scope.service import ScopeJobService, ServiceSettings
+from tests.fakes import (
+    MemoryArchive,
+    MemoryCheckpoints,
+    MemoryLedger,
+    MemoryPleo,
+    MemoryQueue,
+    RecordingHandOver,
+)
+from tests.support import FakeClock
+from tooling.pleo_sim import SimJob
+
+JOB_ID = "77777777-0000-4000-8000-000000000007"
+MARGIN = 1.0
+
+
+class SlowQueue(MemoryQueue):
+    def __init__(self, clock: FakeClock, seconds: float) -> None:
+        super().__init__()
+        self.clock, self.seconds = clock, seconds
+
+    def send_batch(self, messages: Sequence[OutgoingMessage]) -> list[OutgoingMessage]:
+        self.clock.sleep(self.seconds)
+        return super().send_batch(messages)
+
+
+def service_for(
+    items: int, clock: FakeClock, *, queue: MemoryQueue | None = None
+) -> ScopeJobService:
+    """Pages of 20 items, each request 1 s of the fake clock (a slow, starved Pleo)."""
+    pleo = MemoryPleo(page_size=20, clock=clock, seconds_per_request=1.0, worst_case_seconds=2.0)
+    pleo.add_job(SimJob(JOB_ID, generated_items=items))
+    checkpoints = MemoryCheckpoints()
+    return ScopeJobService(
+        pleo=pleo,
+        checkpoints=checkpoints,
+        archive=MemoryArchive(),
+        queue=queue or MemoryQueue(),
+        ledger=MemoryLedger(checkpoints),
+        hand_over=RecordingHandOver(),
+        settings=ServiceSettings(safety_margin_seconds=MARGIN, unit_size=10),
+        clock=clock,
+    )
+
+
+def admitted(service: ScopeJobService, clock: FakeClock, slice_seconds: float = 2.0) -> object:
+    """One admission invocation: 900 s of its own, a slice of `slice_seconds`."""
+    walk_slice = WalkSlice(Budget.from_remaining(clock, slice_seconds + MARGIN), min_pages=10)
+    whole = Budget.from_remaining(clock, 900.0)
+    return service.run(JobRef(JOB_ID), whole, "admission", walk_slice=walk_slice)[0]
+
+
+def test_a_few_slow_pages_finish_in_their_admission_invocation() -> None:
+    clock = FakeClock()
+    service = service_for(55, clock)  # the job check, 3 pages, the re-check: 5 s, slice 2 s
+    result = admitted(service, clock)
+    assert isinstance(result, Done), result
+    assert result.pages_fetched == 3
+    assert service.hand_over.started == []  # type: ignore[attr-defined]
+    # The slice as the invocation's whole budget (before) hands the same job over.
+    before = service_for(55, FakeClock())
+    cut = before.run(JobRef(JOB_ID), Budget.from_remaining(before.clock, 3.0), "admission")[0]
+    assert isinstance(cut, Continuing)
+
+
+def test_a_job_walked_whole_in_its_slice_is_published_on_the_invocation_s_time() -> None:
+    clock = FakeClock()
+    service = service_for(190, clock, queue=SlowQueue(clock, 5.0))  # 10 pages, 2 batches
+    result = admitted(service, clock)
+    assert isinstance(result, Done), result
+    assert len(service.queue.items()) == result.items_in_scope  # type: ignore[attr-defined]
+
+
+def test_a_long_walk_hands_over_after_its_slice_and_its_minimum_of_pages() -> None:
+    clock = FakeClock()
+    service = service_for(600, clock)  # 30 pages of 1 s
+    result = admitted(service, clock)
+    assert isinstance(result, Continuing), result
+    assert result.pages_fetched == 10
+    assert result.handed_over is not None
+    assert service.hand_over.started == [(JOB_ID, 1, 1)]  # type: ignore[attr-defined]
+
+
+def test_a_walk_resumed_in_admission_leaves_its_rebuild_and_publish_to_the_slice() -> None:
+    clock = FakeClock()
+    service = service_for(190, clock, queue=SlowQueue(clock, 5.0))
+    first = service.run(JobRef(JOB_ID), Budget.from_remaining(clock, 6.0), "trigger")[0]
+    assert isinstance(first, Continuing)
+    assert 0 < first.pages_fetched < 10
+    service.hand_over.close_all()  # type: ignore[attr-defined]
+    result = admitted(service, clock)  # re-sent through admission: walks the rest
+    assert isinstance(result, Continuing), result  # not walked whole here: sliced as before
