@@ -249,9 +249,10 @@ def main() -> None:
         oauth = next(c for c in companies if c.company.kind == "oauth")
         print(
             f"OAuth company: {oauth.refreshes} refreshes in a {oauth.walk_seconds:.1f} s walk of"
-            f" {args.oauth_lifetime:g} s tokens, each refreshed ahead of its expiry (in its last"
-            " fifth):\none refresh per token life. token life used: the share of its lifetime"
-            " each replaced token served; every refresh rotated both tokens.\n401s: requests"
+            f" {args.oauth_lifetime:g} s tokens: one per token life. A token is refreshed by the"
+            " first request in the last fifth of its life,\nor by the next one when none came"
+            " in it. token life used: the share of its lifetime each replaced token had run"
+            " (below half,\nthe demo fails). Every refresh rotated both tokens. 401s: requests"
             " Pleo refused before a refresh."
         )
     print(f"elapsed         {time.perf_counter() - started:.1f} s")

@@ -11,8 +11,9 @@ job, each triggered with its `companyId`:
 Runs inside `route_lambda` (a walk that does not fit in one invocation goes on in the state
 machine). Prints one line per company: the credential kind, the scope, how long its walk took,
 the requests it made to Pleo (and how many were refused with 401), the token refreshes with
-the share of its lifetime each replaced token had served (refreshed ahead of its expiry, in its
-last fifth: one refresh per token life), and the units consumed (every one naming the company).
+the share of its lifetime each replaced token had run (refreshed by the first request in the
+last fifth of its life, or the next one: one refresh per token life), and the units consumed
+(every one naming the company).
 """
 
 from __future__ import annotations
@@ -43,8 +44,8 @@ from tooling.testkit.executions import follow_walk
 from tooling.testkit.local_stack import LocalLambdaContext, LocalStack
 
 EARLIEST_REFRESH = 0.5
-"""A token is refreshed at 4/5 of its life (less the refresh call's latency): one refreshed
-before half of it had no expiry to call for it (the demo fails)."""
+"""A token is refreshed no earlier than 4/5 of its life (less the refresh call's latency):
+one refreshed before half of it had no expiry to call for it (the demo fails)."""
 
 
 @dataclass(frozen=True)
