@@ -4,16 +4,18 @@ embedded metric format on stdout), with the dimensions they are read by."""
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import pytest
 
-from pleo_scope.errors import JobNotClaimed
-from tooling.pleo_sim import Fault
+from pleo_scope.errors import JobNotClaimed, RelinkNeeded
+from tooling.pleo_sim import Fault, SimJob
 from tooling.testkit.executions import follow_walk
 from tooling.testkit.harness import Stack
 from tooling.testkit.local_stack import route_lambda
 from tooling.testkit.monitoring import NAMESPACE, product_metrics_referenced
+from tooling.testkit.tenants import oauth_world
 
 
 def emitted(output: str) -> list[dict[str, Any]]:
@@ -64,6 +66,16 @@ def test_every_metric_the_alarms_and_the_dashboard_read_is_emitted(
     with pytest.raises(JobNotClaimed):
         stack.invoke({"jobId": stack.new_job(items=5, status="pending").id})
     failed = emitted(capsys.readouterr().out)
+    # An OAuth tenant whose grant Pleo refuses (the company uninstalled the app): the
+    # refresher reports it, and the walk fails on it.
+    company = oauth_world(stack).onboard()
+    refused = stack.simulator.add_job(
+        SimJob(str(uuid.uuid4()), generated_items=5, company_id=company)
+    )
+    stack.simulator.inject(refused.id, Fault("revoke", on_requests=frozenset({1}), endpoint="any"))
+    with pytest.raises(RelinkNeeded):
+        stack.invoke({"jobId": refused.id, "companyId": company})
+    relinked = emitted(capsys.readouterr().out)
 
     (finished,) = [r for r in done if "JobsScoped" in r]
     assert finished["dimensions"] == [["service"]]
@@ -77,7 +89,13 @@ def test_every_metric_the_alarms_and_the_dashboard_read_is_emitted(
     by_error = [r for r in failed if r["dimensions"] == [["error", "service"]]]
     assert [(r["Failures"], r["error"]) for r in by_error] == [(1.0, "JobNotClaimed")]
 
-    names = {name for r in done + unfinished + failed for name in r} - {
+    (report,) = [r for r in relinked if "TenantRelinkNeeded" in r]
+    assert (report["TenantRelinkNeeded"], report["dimensions"]) == (1.0, [["service"]])
+    assert report["service"] == "pleo-export-scope"
+    by_error = [r for r in relinked if r["dimensions"] == [["error", "service"]]]
+    assert [(r["Failures"], r["error"]) for r in by_error] == [(1.0, "RelinkNeeded")]
+
+    names = {name for r in done + unfinished + failed + relinked for name in r} - {
         "dimensions",
         "service",
         "error",

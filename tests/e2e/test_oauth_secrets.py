@@ -2,7 +2,7 @@
 (pleo_scope.tenant_tokens, built from the environment as a consumer builds it) refreshes a
 grant whose client secret is a canary, on 401 and after a lost answer, with every logger at
 DEBUG; neither the client secret nor any refresh or access token the grant ever had appears,
-in plain text or base64 (HTTP Basic, KMS bodies)."""
+in plain text or base64 (HTTP Basic, KMS bodies), the relink metric's EMF on stdout included."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from contextlib import contextmanager
 import httpx
 import pytest
 
+from pleo_scope.aws.metrics import RELINK_METRIC
 from pleo_scope.errors import RelinkNeeded
 from pleo_scope.tenant_tokens import access_token, tenant_auth
 from pleo_scope.tenants import OAuthCredential, StoredToken, Tenant
@@ -95,6 +96,9 @@ def test_no_token_or_client_secret_in_any_log_line_at_debug(
     assert oauth.call_count_for(companies[0], "rotated") == 2  # first token, then the 401
     assert oauth.call_count_for(companies[1], "reused") == 1
     printed = capfd.readouterr()
+    # The consumer's refresher reported the refusal itself: the relink alarm's metric (EMF).
+    reports = [json.loads(line) for line in printed.out.splitlines() if RELINK_METRIC in line]
+    assert [(r["companyId"], r[RELINK_METRIC]) for r in reports] == [(companies[1], [1.0])]
     logged = "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
     everything = "\n".join([printed.out, printed.err, logged, *errors])
     assert "OAuth tokens refreshed" in logged  # the refresher's own lines were searched

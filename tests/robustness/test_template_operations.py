@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from pleo_scope.aws.metrics import PRODUCT_NAMESPACE, PRODUCT_SERVICE, RELINK_METRIC
 from tooling.testkit.monitoring import (
     ALARMS,
     NAMESPACE,
@@ -128,14 +129,33 @@ def test_the_dashboard_lists_every_alarm() -> None:
 
 
 def test_a_tenant_in_relink_needed_raises_an_alarm() -> None:
-    """Every walk of a company whose grant Pleo refused ends with RelinkNeeded, counted by
-    error name (the function's `Failures` with an `error` dimension)."""
-    (alarm,) = [a for a in ALARMS if (NAMESPACE, "Failures") in watched(a)]
+    """The refresher's report of a tenant set relink_needed (from any process: the function's
+    or a consumer's), or a walk that ended with RelinkNeeded (the function's `Failures` by
+    error name), raises it."""
+    (alarm,) = [a for a in ALARMS if (NAMESPACE, RELINK_METRIC) in watched(a)]
+    assert watched(alarm) == {(NAMESPACE, RELINK_METRIC), (NAMESPACE, "Failures")}
     properties = TEMPLATE.properties(alarm)
-    assert {d["Name"]: d["Value"] for d in properties["Dimensions"]} == {
-        **product_metric_dimensions(),
-        "error": "RelinkNeeded",
+    queries = {q["Id"]: q for q in properties["Metrics"]}
+    stats = {
+        q["MetricStat"]["Metric"]["MetricName"]: q["MetricStat"]
+        for q in queries.values()
+        if "MetricStat" in q
     }
+    dimensions = {
+        name: {d["Name"]: d["Value"] for d in stat["Metric"]["Dimensions"]}
+        for name, stat in stats.items()
+    }
+    # What EmfRelinkReports emits, whatever the emitting process's own Powertools settings.
+    service = product_metric_dimensions()["service"]
+    assert (NAMESPACE, service) == (PRODUCT_NAMESPACE, PRODUCT_SERVICE)
+    assert dimensions == {
+        RELINK_METRIC: {"service": PRODUCT_SERVICE},
+        "Failures": {"service": PRODUCT_SERVICE, "error": "RelinkNeeded"},
+    }
+    assert {stat["Stat"] for stat in stats.values()} == {"Sum"}
+    (returned,) = [q for q in queries.values() if q.get("ReturnData")]
+    ids = {q["Id"] for q in queries.values() if "MetricStat" in q}
+    assert set(re.findall(r"FILL\((\w+), 0\)", returned["Expression"])) == ids  # either alone
     assert (properties["Threshold"], properties["ComparisonOperator"]) == (
         0,
         "GreaterThanThreshold",

@@ -6,7 +6,7 @@ or lost grant ends in relink_needed and a typed error, never in a loop."""
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -25,12 +25,23 @@ from tests.support import FakeClock
 COMPANY = "0f1e2d3c-4b5a-4978-8a6b-5c4d3e2f1a0b"
 
 
+class RecordedReports:
+    """The refresher's relink reports, as the metric would count them."""
+
+    def __init__(self) -> None:
+        self.companies: list[str] = []
+
+    def relink_needed(self, company_id: str) -> None:
+        self.companies.append(company_id)
+
+
 @dataclass
 class World:
     clock: FakeClock
     registry: MemoryTenantRegistry
     cipher: ReversingCipher
     pleo: PleoTokens
+    reports: RecordedReports = field(default_factory=RecordedReports)
 
     def refresher(self, **settings: float) -> OAuthRefresher:
         return OAuthRefresher(
@@ -39,6 +50,7 @@ class World:
             self.pleo,
             settings=RefreshSettings(**settings),
             clock=self.clock,
+            reports=self.reports,
         )
 
     @property
@@ -161,13 +173,27 @@ def test_invalid_grant_sets_relink_needed_and_stops_for_good(world: World) -> No
         world.refresher().access_token(COMPANY)
     assert world.tenant.status == "relink_needed"
     assert world.tenant.refresh_lease_expires_at is None
+    assert world.reports.companies == [COMPANY]  # the relink alarm's metric
     with pytest.raises(RelinkNeeded):
         world.refresher().access_token(COMPANY)
     assert world.pleo.calls == 1  # the second never called Pleo
+    assert world.reports.companies == [COMPANY]  # nor reported again: no new refusal
     # A new grant stored (the CLI's set-credential): refreshing works again.
     world.pleo.revoked, world.pleo.refresh_token = False, "rt-new"
     world.registry.set_credential(COMPANY, OAuthCredential(StoredToken(plain="rt-new")))
     assert world.refresher().access_token(COMPANY).token == "at-1"
+
+
+def test_a_report_that_fails_does_not_hide_the_refusal(world: World) -> None:
+    class Unreachable:
+        def relink_needed(self, company_id: str) -> None:
+            raise OSError("stdout closed")
+
+    world.pleo.revoked = True
+    refresher = OAuthRefresher(world.registry, world.cipher, world.pleo, reports=Unreachable())
+    with pytest.raises(RelinkNeeded):
+        refresher.access_token(COMPANY)
+    assert world.tenant.status == "relink_needed"
 
 
 def test_an_answer_lost_after_rotating_ends_in_relink_needed_not_a_loop(world: World) -> None:
@@ -177,6 +203,7 @@ def test_an_answer_lost_after_rotating_ends_in_relink_needed_not_a_loop(world: W
     assert world.pleo.calls == 2  # the call, and one retry with the same refresh token
     assert world.pleo.revoked  # Pleo saw the retry as a reuse
     assert world.tenant.status == "relink_needed"
+    assert world.reports.companies == [COMPANY]
 
 
 def test_an_answer_lost_before_rotating_is_retried_once_and_refreshes(world: World) -> None:
@@ -261,6 +288,7 @@ def test_a_new_grant_stored_during_a_refresh_wins(world: World) -> None:
     assert grant.version == 2  # set_credential made 1, the new grant's refresh 2
     assert world.tenant.status == "active"
     assert world.pleo.calls == 2
+    assert world.reports.companies == []  # the old grant's refusal set nothing
 
 
 def test_no_tenant_but_an_active_one(world: World) -> None:

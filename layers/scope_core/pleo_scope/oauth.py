@@ -8,8 +8,9 @@ token is presented again. So, per tenant:
 - otherwise one process takes the registry's refresh lease; the record the lease write
   returns is its re-read: if someone else refreshed meanwhile, it uses their token;
 - the holder calls the token endpoint and stores both new tokens in one write on the version
-  it read; `invalid_grant` sets the tenant `relink_needed` (on that version) and raises
-  `RelinkNeeded`;
+  it read; `invalid_grant` sets the tenant `relink_needed` (on that version), reports it
+  (`RelinkReports`: the relink alarm's metric, from whichever process saw the refusal) and
+  raises `RelinkNeeded`;
 - an answer lost after the request left (Pleo may have rotated) is retried once with the same
   refresh token: if Pleo had rotated, that retry is a reuse, refused with `invalid_grant`, so
   the grant ends in relink_needed, never in a loop;
@@ -17,7 +18,8 @@ token is presented again. So, per tenant:
   over only once it has run out. The lease outlasts the holder's worst case (two endpoint
   calls at their time-outs), so a live holder never loses it.
 
-Knows the registry, the cipher and the endpoint as ports only (pleo_scope.tenants, below).
+Knows the registry, the cipher, the endpoint and the reports as ports only (pleo_scope.tenants,
+below).
 """
 
 from __future__ import annotations
@@ -71,6 +73,22 @@ class TokenEndpoint(Protocol):
         ...
 
 
+# -- what the refresher reports -----------------------------------------------------------------
+
+
+class RelinkReports(Protocol):
+    """Where the refresher reports that it set a tenant `relink_needed` (the relink alarm's
+    metric): whichever process saw Pleo refuse the grant, a walk's or a consumer's. Only the
+    company, never a token."""
+
+    def relink_needed(self, company_id: str) -> None: ...
+
+
+class NoRelinkReports:
+    def relink_needed(self, company_id: str) -> None:
+        pass
+
+
 # -- what the refresher hands out -----------------------------------------------------------------
 
 
@@ -121,8 +139,10 @@ class OAuthRefresher:
         settings: RefreshSettings | None = None,
         clock: Clock | None = None,
         owner: str | None = None,
+        reports: RelinkReports | None = None,
     ) -> None:
         self._registry = registry
+        self._reports = reports or NoRelinkReports()
         self._cipher = cipher
         self._endpoint = endpoint
         self._settings = settings = settings or RefreshSettings()
@@ -216,6 +236,7 @@ class OAuthRefresher:
                         "OAuth grant refused by Pleo (invalid_grant); tenant set relink_needed",
                         extra={"companyId": company_id, "version": held.version},
                     )
+                    self._report_relink(company_id)
                     raise RelinkNeeded(
                         f"company {company_id}: Pleo refused the OAuth grant (invalid_grant);"
                         " the company must install the app again, then re-send the trigger"
@@ -251,6 +272,16 @@ class OAuthRefresher:
         finally:
             if not released:
                 self._registry.release_refresh_lease(company_id, self.owner)
+
+    def _report_relink(self, company_id: str) -> None:
+        """Once per refused grant: the conditional write above has one winner fleet-wide."""
+        try:
+            self._reports.relink_needed(company_id)
+        except Exception as error:  # the walk's typed error matters more than the metric
+            logger.warning(
+                "could not report the tenant's relink_needed metric",
+                extra={"companyId": company_id, "error": type(error).__name__},
+            )
 
     def _store(self, company_id: str, version: int, fresh: FreshTokens) -> Tenant | None:
         """Pleo has rotated: these are the grant's only live tokens, and a refresh token not

@@ -24,7 +24,8 @@ are shortcuts over one shared `TenantTokens` per distinct set of those four sett
 same settings, the same one; other settings, another). The consumer's role needs
 dynamodb:GetItem and UpdateItem on the table, kms:Encrypt and kms:Decrypt on the key,
 secretsmanager:GetSecretValue on the client secret. Tokens never reach a log line (DEBUG
-included), an error or a metric.
+included), an error or a metric. A grant Pleo refuses sets the tenant relink_needed and emits
+the relink alarm's metric (EMF on stdout: docs/consumers.md says where that becomes a metric).
 """
 
 from __future__ import annotations
@@ -41,11 +42,12 @@ from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from botocore.config import Config
 
 from pleo_scope.aws.kms import KmsTokenCipher
+from pleo_scope.aws.metrics import EmfRelinkReports
 from pleo_scope.aws.oauth_client import SecretsManagerClientCredentials
 from pleo_scope.aws.tenants import DynamoTenantRegistry
 from pleo_scope.clock import Clock
 from pleo_scope.errors import ConfigurationError
-from pleo_scope.oauth import AccessGrant, OAuthRefresher, RefreshSettings
+from pleo_scope.oauth import AccessGrant, OAuthRefresher, RefreshSettings, RelinkReports
 from pleo_scope.oauth_auth import OAuthAuth, OAuthCredentialSource
 from pleo_scope.token_endpoint import HttpTokenEndpoint, TokenEndpointSettings
 
@@ -100,7 +102,8 @@ class OAuthAppSettings:
 class TenantTokens:
     """Managed-OAuth tenants' access tokens, through one refresher made from `env` (default:
     the process's environment) when this is built. Build it once per process and share it;
-    thread-safe."""
+    thread-safe. `reports`: where a tenant set relink_needed is reported (default: the relink
+    alarm's metric as EMF on stdout; docs/consumers.md)."""
 
     def __init__(
         self,
@@ -109,9 +112,14 @@ class TenantTokens:
         session: boto3.session.Session | None = None,
         clock: Clock | None = None,
         settings: RefreshSettings | None = None,
+        reports: RelinkReports | None = None,
     ) -> None:
         self.refresher = build_refresher(
-            os.environ if env is None else env, session=session, clock=clock, settings=settings
+            os.environ if env is None else env,
+            session=session,
+            clock=clock,
+            settings=settings,
+            reports=reports,
         )
 
     def auth(self, company_id: str) -> OAuthAuth:
@@ -134,9 +142,12 @@ def build_refresher(
     session: boto3.session.Session | None = None,
     clock: Clock | None = None,
     settings: RefreshSettings | None = None,
+    reports: RelinkReports | None = None,
 ) -> OAuthRefresher:
     """A refresher over the registry, KMS and the token endpoint that `env` names (the
-    function's wiring makes one per container; consumers get theirs through `TenantTokens`)."""
+    function's wiring makes one per container; consumers get theirs through `TenantTokens`).
+    A tenant it sets relink_needed is reported to `reports` (default: the relink alarm's
+    metric, as EMF on stdout)."""
     app = OAuthAppSettings.from_env(env)
     session = session or boto3.session.Session()
     dynamodb: DynamoDBClient = session.client("dynamodb", config=AWS_CONFIG)
@@ -151,6 +162,7 @@ def build_refresher(
         HttpTokenEndpoint(TokenEndpointSettings(app.token_url), credentials, clock=clock),
         settings=settings,
         clock=clock,
+        reports=reports or EmfRelinkReports(),
     )
 
 

@@ -1,5 +1,6 @@
-"""The function's CloudWatch metrics (embedded metric format, through Powertools): what each
-step did, and failures, also counted by error name. docs/operating.md names the alarms."""
+"""The product's CloudWatch metrics (embedded metric format, through Powertools): what each of
+the function's steps did, failures, also counted by error name, and the OAuth refresher's
+report of a tenant set relink_needed (from any process). docs/operating.md names the alarms."""
 
 from __future__ import annotations
 
@@ -12,6 +13,31 @@ from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 from pleo_scope.contract import Done, StepResult
 from pleo_scope.invocation import InvocationStats
+
+PRODUCT_NAMESPACE = "PleoExportScope"
+PRODUCT_SERVICE = "pleo-export-scope"
+"""The namespace and `service` dimension the template's alarms read (the function's
+POWERTOOLS_METRICS_NAMESPACE and POWERTOOLS_SERVICE_NAME)."""
+RELINK_METRIC = "TenantRelinkNeeded"
+
+
+class EmfRelinkReports:
+    """The OAuth refresher's `RelinkReports`: one EMF document on stdout per tenant it set
+    relink_needed, in the product's namespace and service whatever the process's own
+    Powertools settings (a consumer's may name its own service), so that the relink alarm
+    reads it. Lambda turns stdout's EMF into the metric; elsewhere the CloudWatch agent
+    does (docs/consumers.md). The company goes as a property, not a dimension: one metric
+    for the alarm, the company for Logs Insights."""
+
+    def __init__(self, namespace: str = PRODUCT_NAMESPACE, service: str = PRODUCT_SERVICE) -> None:
+        self.namespace = namespace
+        self.service = service
+
+    def relink_needed(self, company_id: str) -> None:
+        metrics = EphemeralMetrics(namespace=self.namespace, service=self.service)
+        metrics.add_metric(RELINK_METRIC, MetricUnit.Count, 1)
+        metrics.add_metadata("companyId", company_id)
+        metrics.flush_metrics()  # now: the walk is about to fail, a consumer may exit
 
 
 class StepMetrics:
