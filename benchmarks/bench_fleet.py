@@ -35,6 +35,7 @@ both; `--write-docs` writes their table into docs/performance.md. `--scale` shri
 Each stand-in runs in a process of its own, so that the figures are the design's, not one
 interpreter's: the simulator (benchmarks/storm_simulator.py), moto's server, which runs the
 real ASL and forwards Lambda's Invoke to a runtime here (tooling/testkit/moto_lambda_server.py),
+DynamoDB and S3 each on a moto server of its own (one GIL served every call before),
 and the function's containers, processes that run one invocation at a time and are reused
 warm, as Lambda's (benchmarks/lambda_pool.py; started before the storm, as many as it keeps
 busy). The driver puts the triggers and polls the admission queue at 8; the loop's
@@ -313,9 +314,12 @@ def run_storm(shape: StormShape, *, baseline: bool) -> StormResult:
             storm_simulator(shape) as pleo,
             lambda_runtime(pool) as runtime,
             moto_process(runtime) as endpoint,
+            moto_process() as dynamodb,
+            moto_process() as s3,
             local_stack(
                 pleo.url,
                 endpoint=endpoint,
+                service_endpoints={"dynamodb": dynamodb, "s3": s3},
                 overrides=overrides,
                 stack=f"bench-fleet-{uuid.uuid4().hex[:6]}",
             ) as aws,

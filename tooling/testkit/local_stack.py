@@ -64,12 +64,14 @@ class LocalStack:
     physical: dict[str, str] = field(default_factory=dict)
     """Logical id -> what `Ref` gives (table name, bucket name, queue URL, ARN)."""
     function_env: dict[str, str] = field(default_factory=dict)
+    service_endpoints: dict[str, str] = field(default_factory=dict)
+    """Services served by a moto server of their own (service name -> its URL)."""
 
     def client(self, service: str) -> Any:
         """A boto3 client for this stack (AWS_ENDPOINT_URL is also set while it runs)."""
         return boto3.session.Session().client(
             service,  # type: ignore[call-overload]  # any service name
-            endpoint_url=self.endpoint,
+            endpoint_url=self.service_endpoints.get(service, self.endpoint),
             region_name=REGION,
         )
 
@@ -126,12 +128,16 @@ def local_stack(
     overrides: dict[str, str] | None = None,
     substitutions: dict[str, str] | None = None,
     endpoint: str | None = None,
+    service_endpoints: dict[str, str] | None = None,
 ) -> Iterator[LocalStack]:
     """Start moto, create the template's resources, and set the function's environment in
     os.environ (restored on exit). `overrides` change that environment; `substitutions`
     change the state machine's DefinitionSubstitutions (say, fewer iterations per execution).
     With `endpoint`, a moto server already running there is used (benchmarks run it in a
-    process of its own, so that the function's process holds only the function)."""
+    process of its own, so that the function's process holds only the function). With
+    `service_endpoints`, those services (say dynamodb) are another moto server's, given to the
+    function as AWS_ENDPOINT_URL_<SERVICE>: services moto's integrations (a rule's SQS target,
+    the state machine's tasks) do not join, so that one server's GIL does not serve them all."""
     _let_moto_continue_as_new()
     moto_speed.apply()
     server: ThreadedMotoServer | None = None
@@ -152,10 +158,12 @@ def local_stack(
                 "stepfunctions": {"execute_state_machine": True},
             },
         ).raise_for_status()
-        local = LocalStack(endpoint, stack)
+        local = LocalStack(endpoint, stack, service_endpoints=dict(service_endpoints or {}))
         _provision(local, Template.load(), pleo_base_url, secret_string, substitutions or {})
         # The template's AWS_ENDPOINT_URL is empty (AWS's endpoints); here it is moto.
         local.function_env["AWS_ENDPOINT_URL"] = endpoint
+        for service, url in local.service_endpoints.items():
+            local.function_env[f"AWS_ENDPOINT_URL_{service.upper()}"] = url
         os.environ.update(local.function_env, **(overrides or {}))
         local.function_env.update(overrides or {})
         yield local
