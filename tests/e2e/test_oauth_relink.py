@@ -12,8 +12,12 @@ import json
 import uuid
 from typing import Any
 
+import pytest
 from click.testing import Result
 
+from pleo_scope.aws.metrics import RELINK_METRIC
+from pleo_scope.errors import RelinkNeeded
+from pleo_scope.tenant_tokens import TenantTokens
 from pleo_scope.tenants import Tenant
 from tooling.ops.cli import EXIT_FAILED, main
 from tooling.ops.resources import ENV_OF
@@ -136,9 +140,45 @@ def test_a_grant_refused_in_the_loop_stops_it_and_a_new_grant_resumes_from_the_c
     again = pages_answered(stack.simulator.log[before:], job)
     assert set(again).isdisjoint(walked)
     assert set(walked) | set(again) == {page * 10 for page in range(PAGES)}
+    # ...and with the new grant's tokens from the first request (the refused one's dropped).
+    assert [r.status for r in stack.simulator.log[before:] if r.job_id == job.id].count(401) == 0
     walk = stack.walk_record(job.id)
     assert walk is not None
     assert (walk["runId"], walk["phase"], int(walk["pagesFetched"])) == ("1", "published", PAGES)
     assert_published_exactly_once(stack, job.id, stack.expected_scope(job), company)
     assert stack.simulator.oauth.call_count_for(company, "invalid_grant") == 1
     assert ops(stack, "status", job.id).exit_code == 0
+
+
+class RecordedReports:
+    def __init__(self) -> None:
+        self.companies: list[str] = []
+
+    def relink_needed(self, company_id: str) -> None:
+        self.companies.append(company_id)
+
+
+def test_a_consumer_s_own_report_hears_the_refusal(
+    stack: Stack, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A consumer whose standard output is no metric (not Lambda) gives TenantTokens a
+    report of its own (docs/consumers.md): it hears the refusal, instead of stdout's EMF."""
+    env = {
+        name: stack.aws.function_env[name]
+        for name in (
+            "TENANT_TABLE_NAME",
+            "TENANT_KEY_ARN",
+            "PLEO_OAUTH_TOKEN_URL",
+            "PLEO_OAUTH_CLIENT_SECRET_ARN",
+        )
+    }
+    company = oauth_world(stack).onboard()
+    stack.simulator.oauth.revoke_company(company)  # uninstalled before its first refresh
+    reports = RecordedReports()
+    tokens = TenantTokens(env, reports=reports)
+    capfd.readouterr()
+    with pytest.raises(RelinkNeeded):
+        tokens.access_token(company)
+    assert reports.companies == [company]
+    assert tenant(stack, company).status == "relink_needed"
+    assert RELINK_METRIC not in capfd.readouterr().out

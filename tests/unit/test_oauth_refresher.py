@@ -184,6 +184,21 @@ def test_invalid_grant_sets_relink_needed_and_stops_for_good(world: World) -> No
     assert world.refresher().access_token(COMPANY).token == "at-1"
 
 
+def test_after_a_refusal_the_new_grant_s_token_is_sent_not_the_refused_one(world: World) -> None:
+    """Mid-walk, Pleo revokes the grant: the 401's refresh is refused. Once a new grant is
+    stored, the same process sends the new grant's token, not the old one it had cached."""
+    refresher = world.refresher()
+    old = refresher.access_token(COMPANY)
+    world.pleo.revoked = True
+    with pytest.raises(RelinkNeeded):
+        refresher.access_token(COMPANY, rejected=old.version)
+    world.pleo.revoked, world.pleo.refresh_token = False, "rt-new"
+    world.registry.set_credential(COMPANY, OAuthCredential(StoredToken(plain="rt-new")))
+    new = refresher.access_token(COMPANY)  # no 401 needed to find it
+    assert (new.token, new.version) != (old.token, old.version)
+    assert new.version > old.version
+
+
 def test_a_report_that_fails_does_not_hide_the_refusal(world: World) -> None:
     class Unreachable:
         def relink_needed(self, company_id: str) -> None:

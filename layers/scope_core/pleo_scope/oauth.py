@@ -171,7 +171,13 @@ class OAuthRefresher:
             cached = self._cache.get(company_id)
             if cached is not None and self._usable(cached.version, cached.refresh_at, rejected):
                 return cached
-            grant = self._through_registry(company_id, rejected)
+            try:
+                grant = self._through_registry(company_id, rejected)
+            except RelinkNeeded:
+                # The cached token is the refused grant's: once a new grant is stored, the
+                # next call must not send it (a 401 for nothing).
+                self._cache.pop(company_id, None)
+                raise
             self._cache[company_id] = grant
             return grant
 
