@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Generator, Sequence
-from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -44,6 +43,7 @@ from pleo_scope.tenants import (
 )
 from pleo_scope.walk import InMemoryCursorRegistry
 from tooling.pleo_sim import SimJob
+from tooling.testkit.inline_executor import InlineExecutor as InlineExecutor
 
 
 @dataclass
@@ -516,15 +516,3 @@ class PleoTokens:
         if fault == "lose_after":
             raise AnswerLost("RemoteProtocolError")
         return RefreshedTokens(f"at-{self.rotations}", self.refresh_token, self.lifetime)
-
-
-class InlineExecutor(Executor):
-    """Runs a block's reservation at once: a simulated fleet stays deterministic."""
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        future: Future[Any] = Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except Exception as error:
-            future.set_exception(error)
-        return future

@@ -21,10 +21,9 @@ import math
 import random
 from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Literal
 
 from pleo_scope.clock import Budget
 from pleo_scope.rate_budget import (
@@ -34,6 +33,7 @@ from pleo_scope.rate_budget import (
     RateBudgetStore,
     SlotUnavailable,
 )
+from tooling.testkit.inline_executor import InlineExecutor
 
 BEFORE_POLICY = BlockPolicy(max_block_seconds=2.0, ahead_seconds=1.0, give_back_seconds=0.0)
 """The limiter's policy before issue 21's cost work, for comparison: blocks of 2 s only, the
@@ -169,7 +169,7 @@ class _Storm:
         clock = _ContainerClock(self.world)
         # A thread pool made per container would outlive the run: reserve inline.
         limiter = FleetRateLimiter(
-            self.store, clock, "company", self.mix.per_minute, self.policy, _Inline()
+            self.store, clock, "company", self.mix.per_minute, self.policy, InlineExecutor()
         )
         container = _Container(limiter, clock)
         self.containers.append(container)
@@ -210,18 +210,6 @@ class _Storm:
         if invocation.kind == "admission":
             self.admitting -= 1
             self.admit()
-
-
-class _Inline(Executor):
-    """Runs a reservation at once (the simulation has one thread)."""
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        future: Future[Any] = Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except Exception as error:
-            future.set_exception(error)
-        return future
 
 
 def jobs_of(mix: Mix) -> list[_Job]:
