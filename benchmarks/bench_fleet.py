@@ -391,7 +391,8 @@ def profile(replies: list[Reply], companies: list[Company]) -> str:
     seconds = [r.seconds for r in admitted]
     in_aws = [r.aws_seconds for r in admitted]
     calls = [sum(r.aws_calls for r in rs) for rs in per_job.values()]
-    looped = sum(1 for rs in per_job.values() if any("Records" not in r.event for r in rs))
+    # A loop state carries its continuation (what local_function.log_line calls "loop").
+    looped = sum(1 for rs in per_job.values() if any("continuation" in r.event for r in rs))
     return (
         f"profile: {len(admitted)} admission invocations, median {percentile(seconds, 0.5):.1f} s,"
         f" p95 {percentile(seconds, 0.95):.1f} s (of which in AWS calls: median"
