@@ -86,15 +86,21 @@ class ContainerPool:
             container = self._idle.pop() if self._idle else None
             self.running += 1
             self.peak = max(self.peak, self.running)
+        started = time.monotonic()
+        reply: Reply | None = None
         try:
             if container is None:
                 container = self._start()  # a cold start: every container is busy
             container.connection.send((event, timeout))
-            reply: Reply = container.connection.recv()
+            reply = container.connection.recv()
+        except (EOFError, OSError):
+            # The container's process went away mid-invocation (the storm's teardown, a
+            # crash): Lambda answers the caller with a runtime error, so does the pool.
+            reply = _exited(event, started, container)
         finally:
             with self._lock:
                 self.running -= 1
-                if container is not None and container.process.is_alive():
+                if container is not None and reply is not None and reply.serial:
                     self._idle.append(container)
                     self.store_calls[container.number] = reply.store_calls
         self.on_reply(reply)
@@ -107,7 +113,10 @@ class ContainerPool:
     def close(self) -> None:
         for container in self._all:
             if container.process.is_alive():
-                container.connection.send(None)
+                try:
+                    container.connection.send(None)
+                except OSError:  # its connection died with an invocation (see invoke)
+                    container.process.terminate()
         for container in self._all:
             container.process.join(timeout=10)
             if container.process.is_alive():
@@ -132,6 +141,28 @@ class ContainerPool:
         with self._lock:
             self._all.append(container)
         return container
+
+
+EXITED = "Runtime.ExitError"
+
+
+def _exited(event: dict[str, Any], started: float, container: _Container | None) -> Reply:
+    """What Lambda reports when the runtime exits during an invocation (serial 0: the
+    container is not reused)."""
+    return Reply(
+        event=event,
+        result={"errorType": EXITED, "errorMessage": "the container exited"},
+        error=EXITED,
+        started=started,
+        seconds=time.monotonic() - started,
+        done=[],
+        aws_calls=0,
+        aws_seconds=0.0,
+        cpu_seconds=0.0,
+        container=container.number if container is not None else 0,
+        serial=0,
+        store_calls=0,
+    )
 
 
 def _container(connection: Connection, aws_latency: float, number: int) -> None:
