@@ -65,7 +65,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from benchmarks.lambda_pool import ContainerPool, Reply, lambda_runtime
-from benchmarks.process_cpu import cpu_by_child
+from benchmarks.process_cpu import children_by_port, cpu_by_child
 from benchmarks.processes import moto_process
 from benchmarks.storm_shape import (
     Company,
@@ -173,10 +173,16 @@ class Observed:
         print(
             f"{log_line(invocation)}  aws={reply.aws_calls} in {reply.aws_seconds:.2f} s"
             f" cpu={reply.cpu_seconds:.2f}"
-            f" container={reply.container}#{reply.serial}",
+            f" container={reply.container}#{reply.serial}  {busiest(reply.operations)}",
             file=self.log,
             flush=True,
         )
+
+
+def busiest(operations: dict[str, int], shown: int = 6) -> str:
+    """An invocation's most frequent AWS calls, for the log: "dynamodb.UpdateItem=412 ..."."""
+    ranked = sorted(operations.items(), key=lambda item: (-item[1], item[0]))[:shown]
+    return " ".join(f"{name}={count}" for name, count in ranked)
 
 
 @contextmanager
@@ -328,7 +334,9 @@ def run_storm(shape: StormShape, *, baseline: bool) -> StormResult:
             register_tenants(aws, shape, companies)
             pool.warm(warm_containers(shape, companies))  # the containers read the stack's env
             order = trigger_order(shape, companies)
-            names = {**pool.pids(), pleo.pid: "simulator"}
+            servers = {endpoint: "moto main", dynamodb: "moto DynamoDB", s3: "moto S3"}
+            by_port = {int(url.rsplit(":", 1)[1]): name for url, name in servers.items()}
+            names = {**pool.pids(), pleo.pid: "simulator", **children_by_port(by_port)}
             cpu_before = cpu_by_child(names)
             with drained_scope_queue(aws):
                 if baseline:
@@ -341,7 +349,7 @@ def run_storm(shape: StormShape, *, baseline: bool) -> StormResult:
                         started = time.monotonic()
                         sent = put_triggers(aws, order)
                         finished = wait_for_jobs(observed, order, shape.timeout_seconds)
-            cpu_after = cpu_by_child({**pool.pids(), pleo.pid: "simulator"})
+            cpu_after = cpu_by_child({**names, **pool.pids()})
             reports = pleo.report()
     cpu = {name: s - cpu_before.get(name, 0.0) for name, s in cpu_after.items()}
     print(profile(observed.replies, companies), flush=True)

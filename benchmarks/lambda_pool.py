@@ -16,6 +16,7 @@ import logging
 import multiprocessing
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -53,6 +54,8 @@ class Reply:
     """The container's how-many-th invocation (1: its first, after its init)."""
     store_calls: int
     """The container's rate-budget store calls so far (cumulative)."""
+    operations: dict[str, int] = field(default_factory=dict)
+    """This invocation's AWS calls by "service.Operation" (the log's breakdown)."""
 
 
 @dataclass
@@ -189,7 +192,7 @@ def _container(connection: Connection, aws_latency: float, number: int) -> None:
     while (message := connection.recv()) is not None:
         event, timeout = message
         done.clear()
-        before = sum(calls.calls.values())
+        before = Counter(calls.calls)
         serial += 1
         in_aws[0] = 0.0
         cpu = time.process_time()
@@ -210,12 +213,13 @@ def _container(connection: Connection, aws_latency: float, number: int) -> None:
                 started=started,
                 seconds=time.monotonic() - started,
                 done=list(done),
-                aws_calls=sum(calls.calls.values()) - before,
+                aws_calls=sum((calls.calls - before).values()),
                 aws_seconds=in_aws[0],
                 cpu_seconds=time.process_time() - cpu,
                 container=number,
                 serial=serial,
                 store_calls=limiter.store.calls.calls if limiter is not None else 0,
+                operations=dict(calls.calls - before),
             )
         )
 

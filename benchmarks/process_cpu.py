@@ -3,6 +3,7 @@ benchmark's CPU went, to tell the design's cost from the stand-ins' on a shared 
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections import defaultdict
 from pathlib import Path
@@ -39,3 +40,18 @@ def cpu_by_child(names: dict[int, str]) -> dict[str, float]:
     times = os.times()
     seconds["driver"] += times.user + times.system
     return dict(seconds)
+
+
+def children_by_port(names: dict[int, str]) -> dict[int, str]:
+    """The children serving on these ports ("-p PORT" in their command), by pid: to tell
+    moto's servers apart in `cpu_by_child`."""
+    found: dict[int, str] = {}
+    for pid in _children():
+        try:
+            words = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+        except OSError:
+            continue
+        for flag, value in itertools.pairwise(words):
+            if flag == "-p" and value.isdigit() and int(value) in names:
+                found[pid] = names[int(value)]
+    return found

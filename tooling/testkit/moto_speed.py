@@ -12,6 +12,13 @@ racing conditional moves of one item could both succeed (seen on the rate-budget
 where each would then hold the same slots). One lock around the write operations gives the
 per-item atomicity DynamoDB guarantees.
 
+Also: SQS's send path without its queue scans. moto reads `queue.attributes` six times for
+each message it sends to a FIFO queue, only for ContentBasedDeduplication, and that property
+computes the approximate counts by scanning every message in the queue, three times: a send
+costs O(depth), and a storm's scope queue, a few thousand units deep, made every send slower
+than the last (py-spy on the bench's moto: the send path of SendMessageBatch held its GIL).
+While moto sends, the attribute is read from the queue itself; GetQueueAttributes still counts.
+
 Applied by the local stack (`tooling.testkit.local_stack`) and by
 `python -m tooling.testkit.moto_server` (moto's server in a process of its own, for benchmarks).
 """
@@ -26,6 +33,7 @@ from typing import Any
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
+from moto.sqs.models import Queue, SQSBackend
 
 _state = threading.local()
 
@@ -62,6 +70,40 @@ def _make_writes_atomic() -> None:
 def apply() -> None:
     _apply_transactions()
     _make_writes_atomic()
+    _send_without_queue_scans()
+
+
+_ALL_ATTRIBUTES = Queue.attributes
+
+
+def _queue_attributes(queue: Queue) -> dict[str, Any]:
+    if getattr(_state, "sending", False):
+        # All that moto's send path reads: the flag, as `attributes` spells it.
+        flag = getattr(queue, "content_based_deduplication", False)
+        return {"ContentBasedDeduplication": str(bool(flag)).lower()}
+    return _ALL_ATTRIBUTES.fget(queue)  # type: ignore[attr-defined,no-any-return]
+
+
+def _sending(operation: Any) -> Any:
+    @functools.wraps(operation)
+    def sending(self: SQSBackend, *args: Any, **kwargs: Any) -> Any:
+        nested = getattr(_state, "sending", False)
+        _state.sending = True
+        try:
+            return operation(self, *args, **kwargs)
+        finally:
+            _state.sending = nested
+
+    sending.without_scans = True  # type: ignore[attr-defined]
+    return sending
+
+
+def _send_without_queue_scans() -> None:
+    if getattr(SQSBackend.send_message, "without_scans", False):
+        return
+    for name in ("send_message", "send_message_batch"):
+        setattr(SQSBackend, name, _sending(getattr(SQSBackend, name)))
+    Queue.attributes = property(_queue_attributes)  # type: ignore[method-assign,assignment]
 
 
 def _apply_transactions() -> None:
