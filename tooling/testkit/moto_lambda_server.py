@@ -13,6 +13,7 @@ moto_speed, continue-as-new's parameter case, `account` in events put on an SQS 
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from typing import Any
@@ -74,5 +75,6 @@ if __name__ == "__main__":
     moto_speed.apply()
     _let_moto_continue_as_new()
     forward_lambda(os.environ[RUNTIME_VARIABLE])
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # a log line per request costs
     with events_name_their_account():
         main()

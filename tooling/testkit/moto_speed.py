@@ -19,6 +19,11 @@ costs O(depth), and a storm's scope queue, a few thousand units deep, made every
 than the last (py-spy on the bench's moto: the send path of SendMessageBatch held its GIL).
 While moto sends, the attribute is read from the queue itself; GetQueueAttributes still counts.
 
+Also: moto's server finds a request's backend without listing its own package. For every
+request, under one lock, it lists moto's ~200 module folders on disk (`list_of_moto_modules`,
+twice) and matches the host against every backend's URL patterns: a few milliseconds per
+call, every call in one queue. Both answers depend only on the host, so they are kept.
+
 Applied by the local stack (`tooling.testkit.local_stack`) and by
 `python -m tooling.testkit.moto_server` (moto's server in a process of its own, for benchmarks).
 """
@@ -30,9 +35,11 @@ import functools
 import threading
 from typing import Any
 
+from moto import backends
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 from moto.sqs.models import Queue, SQSBackend
 
 _state = threading.local()
@@ -71,6 +78,26 @@ def apply() -> None:
     _apply_transactions()
     _make_writes_atomic()
     _send_without_queue_scans()
+    _dispatch_without_rescans()
+
+
+def _dispatch_without_rescans() -> None:
+    if getattr(DomainDispatcherApplication.get_backend_for_host, "kept", False):
+        return
+    modules = tuple(backends.list_of_moto_modules())  # moto's own folders: fixed at install
+    backends.list_of_moto_modules = lambda: modules
+    find = DomainDispatcherApplication.get_backend_for_host
+    found: dict[tuple[int, str | None], Any] = {}
+
+    # Called under the dispatcher's lock; a host's backend never changes.
+    def get_backend_for_host(self: DomainDispatcherApplication, host: str | None) -> Any:
+        key = (id(self), host)
+        if key not in found:
+            found[key] = find(self, host)
+        return found[key]
+
+    get_backend_for_host.kept = True  # type: ignore[attr-defined]
+    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
 
 
 _ALL_ATTRIBUTES = Queue.attributes
