@@ -173,16 +173,20 @@ class Observed:
         print(
             f"{log_line(invocation)}  aws={reply.aws_calls} in {reply.aws_seconds:.2f} s"
             f" cpu={reply.cpu_seconds:.2f}"
-            f" container={reply.container}#{reply.serial}  {busiest(reply.operations)}",
+            f" container={reply.container}#{reply.serial}"
+            f"  {busiest(reply.operations, reply.operation_seconds)}",
             file=self.log,
             flush=True,
         )
 
 
-def busiest(operations: dict[str, int], shown: int = 6) -> str:
-    """An invocation's most frequent AWS calls, for the log: "dynamodb.UpdateItem=412 ..."."""
+def busiest(operations: dict[str, int], seconds: dict[str, float], shown: int = 12) -> str:
+    """An invocation's most frequent AWS calls and their wall time, for the log:
+    "dynamodb.UpdateItem=412/3.1s ..." (`seconds` is by operation name: UpdateItem)."""
     ranked = sorted(operations.items(), key=lambda item: (-item[1], item[0]))[:shown]
-    return " ".join(f"{name}={count}" for name, count in ranked)
+    return " ".join(
+        f"{name}={count}/{seconds.get(name.rsplit('.', 1)[-1], 0.0):.1f}s" for name, count in ranked
+    )
 
 
 @contextmanager

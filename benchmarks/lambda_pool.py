@@ -56,6 +56,8 @@ class Reply:
     """The container's rate-budget store calls so far (cumulative)."""
     operations: dict[str, int] = field(default_factory=dict)
     """This invocation's AWS calls by "service.Operation" (the log's breakdown)."""
+    operation_seconds: dict[str, float] = field(default_factory=dict)
+    """Their wall time, by operation name."""
 
 
 @dataclass
@@ -176,7 +178,7 @@ def _container(connection: Connection, aws_latency: float, number: int) -> None:
     app: Any = importlib.import_module("app")
     calls = AwsCalls(aws_latency)
     calls.install(existing=True)
-    in_aws = _time_aws_calls()
+    in_aws, by_operation = _time_aws_calls()
     done: list[tuple[str, float]] = []
     step = app.scope_step
 
@@ -195,6 +197,7 @@ def _container(connection: Connection, aws_latency: float, number: int) -> None:
         before = Counter(calls.calls)
         serial += 1
         in_aws[0] = 0.0
+        by_operation.clear()
         cpu = time.process_time()
         started = time.monotonic()
         result: Any = None
@@ -220,15 +223,18 @@ def _container(connection: Connection, aws_latency: float, number: int) -> None:
                 serial=serial,
                 store_calls=limiter.store.calls.calls if limiter is not None else 0,
                 operations=dict(calls.calls - before),
+                operation_seconds=dict(by_operation),
             )
         )
 
 
-def _time_aws_calls() -> list[float]:
-    """Adds each AWS call's wall time (one process, so one counter) to the list's one item."""
+def _time_aws_calls() -> tuple[list[float], dict[str, float]]:
+    """Adds each AWS call's wall time (one process, so one counter) to the list's one item,
+    and to its operation's total."""
     import botocore.client
 
     total = [0.0]
+    by_operation: dict[str, float] = {}
     call = botocore.client.BaseClient._make_api_call  # type: ignore[attr-defined]
 
     def timed(client: Any, operation: str, parameters: Any) -> Any:
@@ -236,10 +242,12 @@ def _time_aws_calls() -> list[float]:
         try:
             return call(client, operation, parameters)
         finally:
-            total[0] += time.monotonic() - started
+            took = time.monotonic() - started
+            total[0] += took
+            by_operation[operation] = by_operation.get(operation, 0.0) + took
 
     botocore.client.BaseClient._make_api_call = timed  # type: ignore[attr-defined]
-    return total
+    return total, by_operation
 
 
 @contextmanager
