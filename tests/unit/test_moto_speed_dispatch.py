@@ -59,6 +59,6 @@ def test_requests_reach_their_backends_without_listing_moto(
     monkeypatch.setattr(backends.os, "listdir", counted)
     for _ in range(3):
         assert any(u.endswith("/dispatched") for u in sqs.list_queues()["QueueUrls"])
-        assert dynamodb.list_tables()["TableNames"] == ["dispatched"]
+        assert "dispatched" in dynamodb.list_tables()["TableNames"]  # moto: one state per process
     assert listed == []
     assert "dynamodb" in backends.list_of_moto_modules()
