@@ -28,20 +28,18 @@ def endpoint() -> Iterator[str]:
         server.stop()
 
 
-def client(service: str, endpoint: str) -> Any:
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name="eu-west-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+def session() -> boto3.Session:
+    return boto3.Session(
+        region_name="eu-west-1", aws_access_key_id="testing", aws_secret_access_key="testing"
     )
 
 
 def test_requests_reach_their_backends_without_listing_moto(
     endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sqs, dynamodb = client("sqs", endpoint), client("dynamodb", endpoint)
+    aws = session()
+    sqs = aws.client("sqs", endpoint_url=endpoint)
+    dynamodb = aws.client("dynamodb", endpoint_url=endpoint)
     sqs.create_queue(QueueName="dispatched")
     dynamodb.create_table(
         TableName="dispatched",
@@ -56,7 +54,7 @@ def test_requests_reach_their_backends_without_listing_moto(
         listed.append(str(path))
         return listdir(path)
 
-    monkeypatch.setattr(backends.os, "listdir", counted)
+    monkeypatch.setattr(os, "listdir", counted)  # the module moto.backends lists with
     for _ in range(3):
         assert any(u.endswith("/dispatched") for u in sqs.list_queues()["QueueUrls"])
         assert "dispatched" in dynamodb.list_tables()["TableNames"]  # moto: one state per process
