@@ -64,6 +64,8 @@ class MemoryPleo:
     stats: PleoStats = field(default_factory=PleoStats)
     log: list[tuple[str, str]] = field(default_factory=list)
     """(endpoint, job id) of every request answered."""
+    reports_total: bool = False
+    """Pages carry `pagination.total` (the job's item count), as Pleo's do; else null."""
 
     def add_job(self, job: SimJob) -> SimJob:
         self.jobs[job.id] = job
@@ -80,7 +82,11 @@ class MemoryPleo:
         more = end < found.item_count
         document = {
             "data": [found.item_at(i) for i in range(start, end)],
-            "pagination": {"hasNextPage": more, "endCursor": f"cursor-{end}", "total": None},
+            "pagination": {
+                "hasNextPage": more,
+                "endCursor": f"cursor-{end}",
+                "total": found.item_count if self.reports_total else None,
+            },
         }
         return parse_page(document, job.job_id, json.dumps(document).encode())
 

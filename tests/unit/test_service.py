@@ -312,3 +312,78 @@ def test_a_wait_past_any_cap_waits_at_most_a_day(
     assert result.wait_seconds == 86_400
     (loop,) = service.hand_over.inputs  # type: ignore[attr-defined]
     assert loop.wait_seconds == 86_400
+
+
+class CountedReads(MemoryArchive):
+    """Counts the archived pages read back."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pages_read = 0
+
+    def read_pages(
+        self, job_id: str, run_id: int, count: int
+    ) -> Generator[list[JsonObject], None, None]:
+        for items in super().read_pages(job_id, run_id, count):
+            self.pages_read += 1
+            yield items
+
+
+def walked_three_pages_then_loop(
+    service: ScopeJobService, clock: FakeClock, pleo: MemoryPleo, **settings: int
+) -> tuple[ScopeJobService, CountedReads]:
+    """The job's first 3 of 10 pages walked by a trigger's 9-second invocation."""
+    pleo.jobs[JOB_ID].generated_items = 200
+    archive = CountedReads()
+    service = replace(
+        service,
+        archive=archive,
+        settings=ServiceSettings(safety_margin_seconds=1.0, **settings),
+    )
+    first = continuing(service.run(JOB, Budget.from_remaining(clock, 9.0), "trigger")[0])
+    assert (first.phase, first.pages_fetched) == ("walking", 3)
+    return service, archive
+
+
+def test_the_loop_reads_back_only_the_pages_walked_before_it(
+    service: ScopeJobService, clock: FakeClock, pleo: MemoryPleo
+) -> None:
+    service, archive = walked_three_pages_then_loop(service, clock, pleo)
+    result = done(service.run(JOB, Budget.from_remaining(clock, 900.0), "loop", LOOP)[0])
+    assert result.pages_fetched == 10
+    assert archive.pages_read == 3  # not the 10 a rebuild at the end reads
+    assert service.archive.get_scope(JOB_ID, 1) == expected(pleo)
+
+
+def test_a_walk_longer_than_the_prefix_limit_is_rebuilt_at_its_end(
+    service: ScopeJobService, clock: FakeClock, pleo: MemoryPleo
+) -> None:
+    service, archive = walked_three_pages_then_loop(service, clock, pleo, prefix_read_max_pages=2)
+    done(service.run(JOB, Budget.from_remaining(clock, 900.0), "loop", LOOP)[0])
+    assert archive.pages_read == 10
+    assert service.archive.get_scope(JOB_ID, 1) == expected(pleo)
+
+
+def test_a_short_invocation_leaves_the_pages_walked_before_to_the_rebuild(
+    service: ScopeJobService, clock: FakeClock, pleo: MemoryPleo
+) -> None:
+    service, archive = walked_three_pages_then_loop(service, clock, pleo)
+    # 59 s: less than reading back may take from a loop invocation's walk
+    done(service.run(JOB, Budget.from_remaining(clock, 59.0), "loop", LOOP)[0])
+    assert archive.pages_read == 10
+    assert service.archive.get_scope(JOB_ID, 1) == expected(pleo)
+
+
+def test_a_page_walked_before_missing_from_the_archive_walks_the_job_again(
+    service: ScopeJobService, clock: FakeClock, pleo: MemoryPleo
+) -> None:
+    service, archive = walked_three_pages_then_loop(service, clock, pleo)
+    del archive.objects[f"{JOB_ID}/pages/1/2"]
+    pleo.log.clear()
+    again = continuing(service.run(JOB, Budget.from_remaining(clock, 900.0), "loop", LOOP)[0])
+    assert (again.phase, again.pages_fetched) == ("walking", 0)
+    assert archive.pages_read == 1  # page 1, then page 2 is missing
+    assert [endpoint for endpoint, _ in pleo.log] == ["job"]  # its check; no page walked
+    final = done(service.run(JOB, Budget.unbounded(clock), "loop-2", LOOP)[0])
+    assert final.run_id == 2
+    assert service.archive.get_scope(JOB_ID, 2) == expected(pleo)

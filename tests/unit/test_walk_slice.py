@@ -37,10 +37,17 @@ class SlowQueue(MemoryQueue):
 
 
 def service_for(
-    items: int, clock: FakeClock, *, queue: MemoryQueue | None = None
+    items: int, clock: FakeClock, *, queue: MemoryQueue | None = None, total: bool = False
 ) -> ScopeJobService:
-    """Pages of 20 items, each request 1 s of the fake clock (a slow, starved Pleo)."""
-    pleo = MemoryPleo(page_size=20, clock=clock, seconds_per_request=1.0, worst_case_seconds=2.0)
+    """Pages of 20 items, each request 1 s of the fake clock (a slow, starved Pleo); with
+    `total`, pages say how many items the job holds."""
+    pleo = MemoryPleo(
+        page_size=20,
+        clock=clock,
+        seconds_per_request=1.0,
+        worst_case_seconds=2.0,
+        reports_total=total,
+    )
     pleo.add_job(SimJob(JOB_ID, generated_items=items))
     checkpoints = MemoryCheckpoints()
     return ScopeJobService(
@@ -102,3 +109,29 @@ def test_a_walk_resumed_in_admission_leaves_its_rebuild_and_publish_to_the_slice
     service.hand_over.close_all()  # type: ignore[attr-defined]
     result = admitted(service, clock)  # re-sent through admission: walks the rest
     assert isinstance(result, Continuing), result  # not walked whole here: sliced as before
+
+
+def test_a_walk_whose_total_outlasts_the_slice_hands_over_after_its_first_page() -> None:
+    clock = FakeClock()
+    service = service_for(600, clock, total=True)  # 30 pages of 1 s: 29 left, slice 2 s
+    result = admitted(service, clock)
+    assert isinstance(result, Continuing), result
+    assert result.pages_fetched == 1
+    assert service.hand_over.started == [(JOB_ID, 1, 1)]  # type: ignore[attr-defined]
+    assert clock.elapsed == 2.0  # the job check and one page: the slot is free again
+
+
+def test_a_total_within_the_minimum_of_pages_is_walked_whole_in_admission() -> None:
+    clock = FakeClock()
+    service = service_for(190, clock, total=True)  # 10 pages of 1 s, slice 2 s
+    result = admitted(service, clock)
+    assert isinstance(result, Done), result
+    assert result.pages_fetched == 10
+
+
+def test_a_total_that_fits_the_slice_at_the_walk_s_pace_is_walked_whole_in_admission() -> None:
+    clock = FakeClock()
+    service = service_for(300, clock, total=True)  # 15 pages of 1 s, slice 30 s
+    result = admitted(service, clock, slice_seconds=30.0)
+    assert isinstance(result, Done), result
+    assert result.pages_fetched == 15

@@ -5,10 +5,12 @@ invocations take triggers at once, and a trigger beyond that waits in the queue 
 throttled, never dropped). Capacity is shared by time slicing: an invocation walks its
 trigger's job for at most `slice_seconds` (but at least `SLICE_MIN_PAGES` pages), then hands
 the rest of the walk to the Step Functions loop (the way a walk longer than one invocation
-always continued). A large walk holds an admission slot for one slice, not fifteen minutes,
-so the small companies' jobs queued behind it start within a slice; it goes on in the loop at
-its company's rate budget. A job walked whole within its slice is a small one: its scope and
-publish follow in the same invocation, on its own time, never handed over.
+always continued); as soon as the pages' `total` says the walk will not fit in the slice, it
+hands over at once instead of spending the slice. A large walk holds an admission slot for
+one slice at most, not fifteen minutes, so the small companies' jobs queued behind it start
+within a slice; it goes on in the loop at its company's rate budget. A job walked whole
+within its slice is a small one: its scope and publish follow in the same invocation, on its
+own time, never handed over.
 
 Per record, the outcome the event source acts on:
 - finished, handed over, or adopted by a running execution: the message is done (deleted);

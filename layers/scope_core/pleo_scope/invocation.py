@@ -17,13 +17,20 @@ class ServiceSettings:
     0: the serial way, each page persisted before the next is requested."""
     unit_size: int = 100
     """Items per work unit (one SQS message); Pleo's maximum per item-status PUT."""
+    prefix_read_max_pages: int = 50
+    """A loop invocation that goes on with a walk of at most this many pages (an admission
+    slice's) reads them back before it walks and builds the scope as its pages arrive, instead
+    of reading every page back once the walk is complete; 0: always the latter. Beyond it the
+    read would be wasted too often (the invocation may not reach the end either)."""
 
 
 @dataclass(frozen=True, slots=True)
 class WalkSlice:
     """An invocation's share of capacity (admission): it walks until `budget` runs out, but
-    not before `min_pages` pages; a job it walked whole is then finished on the invocation's
-    own time (its scope is a slice's pages), any other work stays within `budget`."""
+    not before `min_pages` pages, unless the job's `total` says the walk is longer than that
+    and will not fit (then it hands over at once); a job it walked whole is then finished on
+    the invocation's own time (its scope is a slice's pages), any other work stays within
+    `budget`."""
 
     budget: Budget
     min_pages: int

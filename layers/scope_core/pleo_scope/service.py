@@ -188,7 +188,11 @@ class ScopeJobService:
         scope: Scope | None = None
         budget = walk_slice.budget if walk_slice else whole
         if state.phase == "walking":
-            state, outcome, builder = self._walk_step.walk(state, whole, stats, walk_slice)
+            try:
+                state, outcome, builder = self._walk_step.walk(state, whole, stats, walk_slice)
+            except ArchivedPageMissing as missing:  # a page walked before, read back first
+                logger.warning("walking the job again", extra={"reason": str(missing)})
+                return self._continuation(self.checkpoints.restart(state), 0.0)
             if not outcome.done:
                 return self._continuation(state, outcome.wait_seconds)
             if builder is not None:

@@ -97,16 +97,22 @@ class PageWalker:
         self._slice = slice_budget
         self._slice_min_pages = slice_min_pages
         self.outcome: WalkOutcome | None = None
+        self._started_mid_walk = self._position.pages_fetched > 0
+        self._last_page: ItemPage | None = None
+        self._first_page_size = 0
 
     def __iter__(self) -> Iterator[FetchedPage]:
         clock = self._budget.clock
         fetched_here = 0
+        walking_since = clock.monotonic()
         while True:
             budget = self._budget
             if self._slice is not None and fetched_here >= self._slice_min_pages:
                 budget = self._slice
             reserve = self._slowest_step + self._reserve() + self._safety_margin
-            if not budget.allows(reserve):
+            if not budget.allows(reserve) or self._outlasts_slice(
+                fetched_here, clock.monotonic() - walking_since, reserve
+            ):
                 self.outcome = WalkOutcome("time_budget", self._position)
                 return
             started = clock.monotonic()
@@ -117,6 +123,9 @@ class PageWalker:
                 return
             fetched = FetchedPage(self._position.pages_fetched + 1, self._position.after, page)
             fetched_here += 1
+            self._last_page = page
+            if fetched_here == 1:
+                self._first_page_size = len(page.items)
             self._check(fetched)
             yield fetched  # the caller hands it on (or persists it) before we go on
             # A step is the fetch plus the caller's work on it: size the reserve on the slowest.
@@ -125,6 +134,24 @@ class PageWalker:
             if not page.has_next_page:
                 self.outcome = WalkOutcome("complete", self._position)
                 return
+
+    def _outlasts_slice(self, fetched_here: int, walked_seconds: float, reserve: float) -> bool:
+        """A slice hands over as soon as the job's `total` (informative, Pleo's) says that its
+        walk has more than `slice_min_pages` pages and that those left, at this walk's pace,
+        do not fit in the slice: walking on until the slice runs out would only hold the
+        admission slot longer (the loop walks them at the same company's pace). Only for a
+        walk this invocation began at the first page, whose pages tell the page size."""
+        page = self._last_page
+        if self._slice is None or page is None or page.total is None or self._started_mid_walk:
+            return False
+        per_page = self._first_page_size
+        if not per_page:
+            return False
+        pages_in_job = -(-page.total // per_page)
+        if pages_in_job <= self._slice_min_pages:
+            return False
+        pages_left = pages_in_job - fetched_here
+        return not self._slice.allows(pages_left * walked_seconds / fetched_here + reserve)
 
     def _check(self, fetched: FetchedPage) -> None:
         page = fetched.page

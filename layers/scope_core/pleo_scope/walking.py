@@ -20,6 +20,11 @@ REBUILD_WARM_UP = 8
 """Pages read before the rate is projected (the first ones arrive together: reads run in
 parallel)."""
 
+PREFIX_READ_SHARE = 0.25
+"""At most this share of an invocation's time goes to reading back the pages walked before."""
+PREFIX_READ_MIN_SECONDS = 60.0
+"""...and only an invocation with at least this long left reads them."""
+
 
 @dataclass
 class WalkStep:
@@ -36,9 +41,7 @@ class WalkStep:
         stats: InvocationStats,
         walk_slice: WalkSlice | None = None,
     ) -> tuple[WalkState, WalkOutcome, ScopeBuilder | None]:
-        # Build the scope as pages arrive only when this invocation sees every page;
-        # otherwise it is rebuilt from the archived pages once the walk is complete.
-        builder = ScopeBuilder() if state.pages_fetched == 0 else None
+        builder = self._builder(state, budget, walk_slice)
         pipeline = WalkPipeline(
             state,
             self.archive,
@@ -73,6 +76,39 @@ class WalkStep:
         state = pipeline.drain()  # the reply waits for the pages in flight
         assert walker.outcome is not None  # set whenever iteration ends without raising
         return state, walker.outcome, builder
+
+    def _builder(
+        self, state: WalkState, budget: Budget, walk_slice: WalkSlice | None
+    ) -> ScopeBuilder | None:
+        """The scope is built as pages arrive when this invocation sees every page, or when
+        it goes on in the loop after a few (a slice's): those are read back first, which
+        costs less than reading every page back at the end. Otherwise None: the scope is
+        rebuilt from the archive once the walk is complete. Never for a slice: a builder
+        tells the service that the invocation walked the job whole and may finish it on its
+        own time. Raises `ArchivedPageMissing` when a page walked before is not archived."""
+        builder = ScopeBuilder()
+        walked = state.pages_fetched
+        if walked == 0:
+            return builder
+        if walk_slice is not None or walked > self.settings.prefix_read_max_pages:
+            return None
+        # The walk keeps most of the invocation (a loop invocation's minutes), so that time
+        # spent reading never stops it walking: short budgets and slow reads leave the pages
+        # to the rebuild.
+        if not budget.allows(PREFIX_READ_MIN_SECONDS):
+            return None
+        clock = budget.clock
+        deadline = clock.monotonic() + budget.remaining() * PREFIX_READ_SHARE
+        pages = self.archive.read_pages(state.job_id, state.run_id, walked)
+        try:
+            for items in pages:
+                if clock.monotonic() > deadline:
+                    logger.info("pages walked before left to the rebuild", extra={"pages": walked})
+                    return None
+                builder.add_items(items)
+        finally:
+            pages.close()
+        return builder
 
     def rebuild(self, state: WalkState, budget: Budget, *, may_defer: bool) -> Scope | None:
         """The scope from the archived pages, streamed (memory holds the scope and a window
