@@ -17,6 +17,7 @@ from pleo_scope.errors import (
     InvalidTenantRecord,
     JobNotFound,
     OAuthClientRejected,
+    RepeatedCursor,
     ScopeConflict,
     TokenRefreshUnavailable,
     UnknownTenant,
@@ -26,6 +27,7 @@ from pleo_scope.models import ExportJob, ItemPage, JsonObject, parse_job, parse_
 from pleo_scope.oauth import AnswerLost, InvalidGrant, RefreshedTokens
 from pleo_scope.ports import (
     FinalError,
+    FollowedCursor,
     OutgoingMessage,
     PleoStats,
     RetryDeferred,
@@ -160,13 +162,27 @@ class MemoryCheckpoints:
         return state
 
     def advance(
-        self, state: WalkState, position: WalkPosition, *, complete: bool = False
+        self,
+        state: WalkState,
+        position: WalkPosition,
+        *,
+        complete: bool = False,
+        followed: Sequence[FollowedCursor] = (),
     ) -> WalkState:
         current = self.records[state.job_id]
         if self.leases.get(state.job_id) != state.owner or (
             current.pages_fetched != state.pages_fetched
         ):
             raise WalkInProgress("the checkpoint moved")
+        registry = self.cursors(state)
+        for f in followed:  # all or nothing, as the transaction
+            if registry._pages.get(f.cursor, f.page_number) != f.page_number:
+                raise RepeatedCursor(
+                    f"export job {state.job_id}, page {f.page_number}:"
+                    " endCursor repeats a cursor the walk already followed"
+                )
+        for f in followed:
+            registry.record(f.cursor, f.page_number)
         moved = state.but(after=position.after, pages_fetched=position.pages_fetched)
         return self._store(moved.but(phase="walked") if complete else moved)
 
@@ -206,6 +222,7 @@ class MemoryCheckpoints:
             self.records[job.job_id] = state.but(final_error=error)
 
     def cursors(self, state: WalkState) -> InMemoryCursorRegistry:
+        """The run's followed cursors (the tests' view; `advance` records them)."""
         return self.registries.setdefault((state.job_id, state.run_id), InMemoryCursorRegistry())
 
     def _store(self, state: WalkState) -> WalkState:

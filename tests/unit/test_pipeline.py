@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -14,7 +16,7 @@ from botocore.exceptions import ClientError
 from pleo_scope.clock import Budget
 from pleo_scope.contract import JobRef, LoopTicket
 from pleo_scope.errors import JobNotFound, RepeatedCursor
-from pleo_scope.ports import WalkPosition, WalkState
+from pleo_scope.ports import FollowedCursor, WalkPosition, WalkState
 from pleo_scope.service import ScopeJobService, ServiceSettings
 from tests.fakes import (
     MemoryArchive,
@@ -40,17 +42,22 @@ class CheckingCheckpoints(MemoryCheckpoints):
         self.moves: list[tuple[int, int]] = []
 
     def advance(
-        self, state: WalkState, position: WalkPosition, *, complete: bool = False
+        self,
+        state: WalkState,
+        position: WalkPosition,
+        *,
+        complete: bool = False,
+        followed: Sequence[FollowedCursor] = (),
     ) -> WalkState:
         time.sleep(self.seconds)
-        registry = self.cursors(state)
+        numbers = [f.page_number for f in followed]
         for number in range(state.pages_fetched + 1, position.pages_fetched + 1):
             raw = self.archive.objects[f"{state.job_id}/pages/{state.run_id}/{number}"]
             assert raw
             last = complete and number == position.pages_fetched  # no next page: no cursor
-            assert number in registry._pages.values() or last
+            assert number in numbers or last
         self.moves.append((state.pages_fetched, position.pages_fetched))
-        return super().advance(state, position, complete=complete)
+        return super().advance(state, position, complete=complete, followed=followed)
 
 
 class InFlight:
@@ -70,20 +77,23 @@ class InFlight:
 
 
 class TickingTransport(httpx.BaseTransport):
-    """Each request takes one second of the fake clock."""
+    """Each request takes one second of the fake clock (and `real_seconds` of real time)."""
 
-    def __init__(self, inner: httpx.BaseTransport, clock: FakeClock) -> None:
-        self.inner, self.clock = inner, clock
+    def __init__(self, inner: httpx.BaseTransport, clock: FakeClock, real_seconds: float) -> None:
+        self.inner, self.clock, self.real_seconds = inner, clock, real_seconds
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        time.sleep(self.real_seconds)
         self.clock.elapsed += 1.0
         return self.inner.handle_request(request)
 
 
-def make_service(simulator: PleoSimulator, depth: int, **ports: Any) -> ScopeJobService:
+def make_service(
+    simulator: PleoSimulator, depth: int, real_seconds: float = 0.0, **ports: Any
+) -> ScopeJobService:
     archive = ports.pop("archive", MemoryArchive())
     clock = FakeClock()
-    transport = TickingTransport(in_memory_transport(simulator), clock)
+    transport = TickingTransport(in_memory_transport(simulator), clock, real_seconds)
     return ScopeJobService(
         pleo=make_client(transport=transport, clock=clock, page_size=10),
         checkpoints=ports.pop("checkpoints", CheckingCheckpoints(archive)),
@@ -130,6 +140,30 @@ def test_pages_are_checkpointed_in_order_over_archived_pages_only(
     assert observer.most <= max(depth, 1) + 1
     if depth > 1:
         assert observer.most > 1  # the walk did run ahead of the checkpoint
+
+
+@pytest.mark.parametrize(("interval", "most_moves"), [(0.0, 30), (3.5, 11)])
+def test_the_checkpoint_moves_once_per_interval_over_every_page_done_since(
+    simulator: PleoSimulator, interval: float, most_moves: int
+) -> None:
+    archive = MemoryArchive()
+    checkpoints = CheckingCheckpoints(archive)
+    # A page per second of the fake clock (and 20 ms of real time: each page's writes are
+    # done before the next page comes).
+    service = make_service(simulator, 16, 0.02, archive=archive, checkpoints=checkpoints)
+    service = replace(
+        service,
+        settings=replace(service.settings, checkpoint_interval_seconds=interval),
+    )
+    result, _ = service.run(JobRef(JOB), Budget.unbounded(service.clock), "invocation-1")
+    assert result.done
+    assert archive.get_scope(JOB) == expected(simulator)
+    assert [a for a, _ in checkpoints.moves] == [0] + [b for _, b in checkpoints.moves[:-1]]
+    assert checkpoints.moves[-1][1] == 30
+    # 30 pages in about 32 s of the fake clock: with 3.5 s, a write per 3.5 s and the last.
+    assert len(checkpoints.moves) <= most_moves, checkpoints.moves
+    if interval == 0:
+        assert len(checkpoints.moves) > 20, checkpoints.moves  # about one per page
 
 
 def test_an_s3_failure_in_the_pipeline_is_raised_as_is_and_nothing_stays_running(

@@ -15,6 +15,9 @@ class ServiceSettings:
     walk_pipeline_depth: int = 16
     """Pages fetched ahead of their checkpoint (archived and checkpointed behind the walk);
     0: the serial way, each page persisted before the next is requested."""
+    checkpoint_interval_seconds: float = 1.0
+    """The walk's checkpoint moves at most about this often (it covers every page done since);
+    a crash fetches those pages again. 0: a write per page, or as fast as the writes go."""
     unit_size: int = 100
     """Items per work unit (one SQS message); Pleo's maximum per item-status PUT."""
     prefix_read_max_pages: int = 50

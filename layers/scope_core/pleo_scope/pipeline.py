@@ -1,13 +1,16 @@
 """Persist walked pages behind the walk, so that only the Pleo request is on its critical
-path: each page is archived and its cursor recorded by a small pool of workers, and one
-checkpointer moves the checkpoint over the pages that are done, in page order.
+path: each page is archived by a small pool of workers, and one checkpointer moves the
+checkpoint over the pages that are archived, in page order, recording their cursors (the
+durable half of the loop guard) in the same write.
 
 Guarantees:
 - Bounded: at most `depth` pages are fetched and not yet checkpointed; `submit` waits for
   room (memory stays flat, and a crash loses at most those pages: the next invocation
   fetches them again from the checkpoint).
-- The checkpoint never claims a page that is not archived and whose cursor is not recorded.
-  One write may cover several pages (coalesced when pages come faster than it), and the
+- The checkpoint never claims a page that is not archived, nor without its cursor.
+  One write covers the pages done within `interval` seconds of the last one (sooner when
+  half of `depth` is waiting, and at once when the walk closes: a hand-over or the end), so
+  a walk writes its checkpoint about once per `interval` however fast its pages come; the
   write of the last page also ends the walk (`complete`).
 - The first failure in the pipeline (S3, DynamoDB, a repeated cursor, a lost lease, the
   observer) stops the checkpoint where it is and is raised to the walk as it was raised.
@@ -24,11 +27,11 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from pleo_scope.clock import Clock
-from pleo_scope.errors import RepeatedCursor
-from pleo_scope.ports import CheckpointStore, CursorRegistry, ScopeArchive, StepObserver, WalkState
+from pleo_scope.ports import CheckpointStore, FollowedCursor, ScopeArchive, StepObserver, WalkState
 from pleo_scope.walk import FetchedPage
 
-WORKERS = 4  # page writes in parallel: enough to hide S3 and DynamoDB round trips
+WORKERS = 4  # page writes in parallel: enough to hide S3 round trips
+MAX_PAGES_PER_CHECKPOINT = 99  # with the walk record: DynamoDB's 100 writes per transaction
 
 
 class WalkPipeline:
@@ -37,20 +40,20 @@ class WalkPipeline:
         state: WalkState,
         archive: ScopeArchive,
         checkpoints: CheckpointStore,
-        cursors: CursorRegistry,
         observer: StepObserver,
         clock: Clock,
         *,
         depth: int,
         workers: int = WORKERS,
+        interval: float = 0.0,
     ) -> None:
         self._state = state
         self._archive = archive
         self._checkpoints = checkpoints
-        self._cursors = cursors
         self._observer = observer
         self._clock = clock
         self._depth = depth
+        self._interval = interval
         self._lock = threading.Condition()
         self._submitted = state.pages_fetched  # highest page number handed in
         self._checkpointed = state.pages_fetched
@@ -132,36 +135,37 @@ class WalkPipeline:
             self._lock.notify_all()
 
     def _persist(self, fetched: FetchedPage) -> None:
-        state, page = self._state, fetched.page
-        self._archive.put_page(state.job_id, state.run_id, fetched.number, page.raw)
+        state = self._state
+        self._archive.put_page(state.job_id, state.run_id, fetched.number, fetched.page.raw)
         self._observer.on_step("page_written", state.job_id, fetched.number)
-        # The durable half of the loop guard (the walker's in-memory half caught loops
-        # within this invocation already): a cursor followed in an earlier invocation.
-        cursor = page.end_cursor if page.has_next_page else None
-        if cursor and not self._cursors.record(cursor, fetched.number):
-            raise RepeatedCursor(
-                f"export job {state.job_id}, page {fetched.number}:"
-                " endCursor repeats a cursor the walk already followed"
-            )
 
     def _checkpoint_loop(self) -> None:
+        last_write = self._clock.monotonic()
         while True:
             with self._lock:
-                while not self._stopping() and (self._checkpointed + 1) not in self._done:
+                while not self._stopping():
+                    if (self._checkpointed + 1) in self._done:
+                        wait = self._wait_to_coalesce(last_write)
+                        if wait <= 0:
+                            break
+                        self._lock.wait(wait)
+                        continue
                     if self._closing and self._checkpointed >= self._submitted:
                         return
                     self._lock.wait()
                 if self._stopping():
                     return
                 pages: list[FetchedPage] = []
-                while (self._checkpointed + len(pages) + 1) in self._done:
+                while (self._checkpointed + len(pages) + 1) in self._done and (
+                    len(pages) < MAX_PAGES_PER_CHECKPOINT
+                ):
                     pages.append(self._done.pop(self._checkpointed + len(pages) + 1))
             try:
                 state = self._advance(pages)
             except BaseException as error:  # handed to the walk, which raises it
                 self._fail(error)
                 return
-            now = self._clock.monotonic()
+            now = last_write = self._clock.monotonic()
             with self._lock:
                 self._state = state
                 self._checkpointed = pages[-1].number
@@ -170,10 +174,28 @@ class WalkPipeline:
                     self._slowest = max(self._slowest, now - started)
                 self._lock.notify_all()
 
+    def _wait_to_coalesce(self, last_write: float) -> float:
+        """Seconds the next checkpoint write waits for more pages (under the lock): none when
+        the walk is closing or half the pipeline's room is taken (the walk must not block on
+        it), else what is left of the interval since the last write."""
+        if self._closing or self._submitted - self._checkpointed >= max(1, self._depth // 2):
+            return 0.0
+        return last_write + self._interval - self._clock.monotonic()
+
     def _advance(self, pages: list[FetchedPage]) -> WalkState:
+        # The durable half of the loop guard (the walker's in-memory half caught loops
+        # within this invocation already): a cursor followed in an earlier invocation.
+        followed = [
+            FollowedCursor(p.page.end_cursor, p.number)
+            for p in pages
+            if p.page.has_next_page and p.page.end_cursor
+        ]
         last = pages[-1]
         state = self._checkpoints.advance(
-            self._state, last.next_position, complete=not last.page.has_next_page
+            self._state,
+            last.next_position,
+            complete=not last.page.has_next_page,
+            followed=followed,
         )
         for page in pages:
             self._observer.on_step("checkpoint_written", state.job_id, page.number)

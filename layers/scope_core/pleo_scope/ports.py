@@ -73,8 +73,17 @@ class WalkPosition:
     pages_fetched: int = 0
 
 
+@dataclass(frozen=True, slots=True)
+class FollowedCursor:
+    """A page's `endCursor`, which the walk followed to page `page_number` + 1."""
+
+    cursor: str
+    page_number: int
+
+
 class CursorRegistry(Protocol):
-    """Remembers which page each followed cursor led to, across the whole walk."""
+    """Remembers which page each followed cursor led to (the walker's, within an invocation;
+    the checkpoint store keeps them across the whole walk)."""
 
     def record(self, cursor: str, page_number: int) -> bool:
         """False when `cursor` was already recorded for a different page (a cursor loop).
@@ -168,11 +177,22 @@ class CheckpointStore(Protocol):
         ...
 
     def advance(
-        self, state: WalkState, position: WalkPosition, *, complete: bool = False
+        self,
+        state: WalkState,
+        position: WalkPosition,
+        *,
+        complete: bool = False,
+        followed: Sequence[FollowedCursor] = (),
     ) -> WalkState:
-        """Move the cursor one page on; fails if another invocation moved it meanwhile.
-        `complete` (the last page) also moves the phase to `walked` in the same write, so
-        that "first page" and "after the last page" are never confused."""
+        """Move the cursor on over the pages walked since; fails if another invocation moved
+        it meanwhile. `complete` (the last page) also moves the phase to `walked` in the same
+        write, so that "first page" and "after the last page" are never confused.
+
+        `followed` (the cursors of the pages it moves over, at most 99) are recorded for the
+        run in the same write: when one was recorded for another page before (a cursor loop
+        that spans invocations), `RepeatedCursor` and nothing moves. The same cursor for the
+        same page again is allowed: a page fetched twice because a crash came between its
+        fetch and its checkpoint."""
         ...
 
     def restart(self, state: WalkState) -> WalkState:
@@ -195,8 +215,6 @@ class CheckpointStore(Protocol):
         """Keep the final error on the job's walk record, if there is one and no other
         invocation holds its lease; otherwise nothing."""
         ...
-
-    def cursors(self, state: WalkState) -> CursorRegistry: ...
 
 
 class ScopeArchive(Protocol):

@@ -46,10 +46,10 @@ class WalkStep:
             state,
             self.archive,
             self.checkpoints,
-            self.checkpoints.cursors(state),
             self.observer,
             budget.clock,
             depth=self.settings.walk_pipeline_depth,
+            interval=self.settings.checkpoint_interval_seconds,
         )
         walker = PageWalker(
             self.pleo,

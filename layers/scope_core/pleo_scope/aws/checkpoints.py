@@ -11,8 +11,8 @@ from botocore.exceptions import ClientError
 from pleo_scope.aws.keys import CURSOR_SK, WALK_SK, cursor_pk, job_of_walk_pk, walk_pk
 from pleo_scope.clock import Clock
 from pleo_scope.contract import JobRef, LoopTicket
-from pleo_scope.errors import WalkInProgress
-from pleo_scope.ports import FinalError, WalkPosition, WalkState
+from pleo_scope.errors import RepeatedCursor, WalkInProgress
+from pleo_scope.ports import FinalError, FollowedCursor, WalkPosition, WalkState
 from pleo_scope.scope import iso_utc
 
 if TYPE_CHECKING:
@@ -152,7 +152,12 @@ class DynamoCheckpointStore:
         return _state(job, owner, reply["Attributes"])
 
     def advance(
-        self, state: WalkState, position: WalkPosition, *, complete: bool = False
+        self,
+        state: WalkState,
+        position: WalkPosition,
+        *,
+        complete: bool = False,
+        followed: Sequence[FollowedCursor] = (),
     ) -> WalkState:
         values: dict[str, AttributeValueTypeDef] = {
             ":owner": {"S": state.owner},
@@ -168,15 +173,69 @@ class DynamoCheckpointStore:
         else:
             expression += ", #after = :after"
             values[":after"] = {"S": position.after}
-        self._conditional_update(
-            state,
-            UpdateExpression=expression,
-            ConditionExpression="leaseOwner = :owner AND pagesFetched = :expected",
-            ExpressionAttributeNames={"#after": "after"},
-            ExpressionAttributeValues=values,
-        )
+        move: dict[str, Any] = {
+            "UpdateExpression": expression,
+            "ConditionExpression": "leaseOwner = :owner AND pagesFetched = :expected",
+            "ExpressionAttributeNames": {"#after": "after"},
+            "ExpressionAttributeValues": values,
+        }
+        if followed:
+            self._advance_recording(state, move, followed)
+        else:
+            self._conditional_update(state, **move)
         moved = state.but(after=position.after, pages_fetched=position.pages_fetched)
         return moved.but(phase="walked") if complete else moved
+
+    def _advance_recording(
+        self, state: WalkState, move: dict[str, Any], followed: Sequence[FollowedCursor]
+    ) -> None:
+        """One transaction: a record per followed cursor and run (conditional: new, or for
+        the same page), then the move (conditional on the lease), so that the checkpoint
+        never passes a page whose cursor is not recorded. Idempotent when botocore retries
+        it (its ClientRequestToken)."""
+        expires = {"N": str(self._expires_at())}
+        records: list[TransactWriteItemTypeDef] = [
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": {
+                        "pk": {"S": cursor_pk(state.job_id, state.run_id, f.cursor)},
+                        "sk": {"S": CURSOR_SK},
+                        "page": {"N": str(f.page_number)},
+                        "expiresAt": expires,
+                    },
+                    "ConditionExpression": "attribute_not_exists(pk) OR page = :page",
+                    "ExpressionAttributeValues": {":page": {"N": str(f.page_number)}},
+                }
+            }
+            for f in followed
+        ]
+        walk: TransactWriteItemTypeDef = {
+            "Update": {
+                "TableName": self._table,
+                "Key": _walk_key(state.job_id),
+                "UpdateExpression": move["UpdateExpression"],
+                "ConditionExpression": move["ConditionExpression"],
+                "ExpressionAttributeNames": move["ExpressionAttributeNames"],
+                "ExpressionAttributeValues": move["ExpressionAttributeValues"],
+            }
+        }
+        try:
+            self._client.transact_write_items(TransactItems=[*records, walk])
+        except ClientError as error:
+            if _last_write_refused(error):
+                raise WalkInProgress(
+                    f"export job {state.job_id}: the checkpoint moved under this invocation"
+                    " (its lease expired and another invocation took over)"
+                ) from None
+            repeated = _refused_writes(error)
+            if repeated:
+                page = followed[repeated[0]].page_number
+                raise RepeatedCursor(
+                    f"export job {state.job_id}, page {page}:"
+                    " endCursor repeats a cursor the walk already followed"
+                ) from None
+            raise
 
     def update(self, state: WalkState, **changes: Any) -> WalkState:
         attributes = {_ATTRIBUTE_OF[name]: value for name, value in changes.items()}
@@ -259,9 +318,6 @@ class DynamoCheckpointStore:
             if not _conditional_failed(failure):  # no walk, or another invocation holds it
                 raise
 
-    def cursors(self, state: WalkState) -> DynamoCursorRegistry:
-        return DynamoCursorRegistry(self._client, self._table, state, self._expires_at())
-
     def load(self, job_id: str) -> dict[str, Any] | None:
         """The raw walk record (for tools and tests)."""
         reply = self._client.get_item(
@@ -320,35 +376,6 @@ class DynamoCheckpointStore:
 
     def _expires_at(self) -> int:
         return int(self._clock.now().timestamp()) + RETENTION_SECONDS
-
-
-class DynamoCursorRegistry:
-    """One record per followed cursor and run: the loop guard holds across invocations."""
-
-    def __init__(self, client: DynamoDBClient, table: str, state: WalkState, expires: int) -> None:
-        self._client = client
-        self._table = table
-        self._state = state
-        self._expires = expires
-
-    def record(self, cursor: str, page_number: int) -> bool:
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item={
-                    "pk": {"S": cursor_pk(self._state.job_id, self._state.run_id, cursor)},
-                    "sk": {"S": CURSOR_SK},
-                    "page": {"N": str(page_number)},
-                    "expiresAt": {"N": str(self._expires)},
-                },
-                ConditionExpression="attribute_not_exists(pk) OR page = :page",
-                ExpressionAttributeValues={":page": {"N": str(page_number)}},
-            )
-        except ClientError as error:
-            if _conditional_failed(error):
-                return False
-            raise
-        return True
 
 
 def _walk_key(job_id: str) -> dict[str, AttributeValueTypeDef]:
@@ -417,6 +444,14 @@ def _last_write_refused(error: ClientError) -> bool:
         return False
     reasons: list[dict[str, Any]] = error.response.get("CancellationReasons", [])  # type: ignore[assignment]
     return bool(reasons) and reasons[-1].get("Code") == "ConditionalCheckFailed"
+
+
+def _refused_writes(error: ClientError) -> list[int]:
+    """The indexes of a cancelled transaction's writes that failed their condition."""
+    if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+        return []
+    reasons: list[dict[str, Any]] = error.response.get("CancellationReasons", [])  # type: ignore[assignment]
+    return [i for i, reason in enumerate(reasons) if reason.get("Code") == "ConditionalCheckFailed"]
 
 
 def _conditional_failed(error: ClientError) -> bool:
