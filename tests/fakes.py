@@ -29,6 +29,7 @@ from pleo_scope.ports import (
     FinalError,
     FollowedCursor,
     OutgoingMessage,
+    PagePace,
     PleoStats,
     RetryDeferred,
     UnitRecord,
@@ -68,6 +69,8 @@ class MemoryPleo:
     """(endpoint, job id) of every request answered."""
     reports_total: bool = False
     """Pages carry `pagination.total` (the job's item count), as Pleo's do; else null."""
+    request_interval: float = 0.0
+    """The pace it reports (`pace`): the least seconds between requests (0: unpaced)."""
 
     def add_job(self, job: SimJob) -> SimJob:
         self.jobs[job.id] = job
@@ -91,6 +94,9 @@ class MemoryPleo:
             },
         }
         return parse_page(document, job.job_id, json.dumps(document).encode())
+
+    def pace(self, job: JobRef) -> PagePace:
+        return PagePace(self.page_size, self.request_interval)
 
     def _request(self, endpoint: str, job: JobRef, budget: Budget) -> SimJob:
         if not budget.allows(self.worst_case_seconds):

@@ -9,7 +9,7 @@ import pytest
 from pleo_scope.clock import Budget
 from pleo_scope.contract import JobRef
 from pleo_scope.pleo_client import PleoClient
-from pleo_scope.ports import RetryDeferred
+from pleo_scope.ports import PagePace, RetryDeferred
 from pleo_scope.rate_budget import FleetBudget
 from tests.fakes import InlineExecutor, MemoryRateBudgetStore
 from tests.support import (
@@ -64,3 +64,11 @@ def test_a_budget_exhausted_beyond_the_time_left_defers_before_any_request() -> 
     assert deferred.value.wait_seconds == pytest.approx(90.0)
     assert transport.starts == []
     assert clock.sleeps == []
+
+
+def test_the_client_reports_its_best_pace_its_page_size_at_its_rate_limit() -> None:
+    paced = make_client(page_size=50, max_requests_per_minute=300)
+    assert paced.pace(JobRef(JOB)) == PagePace(page_size=50, seconds_per_request=0.2)
+    assert paced.pace(JobRef(JOB)).least_seconds(20_000) == (400, 80.0)
+    unpaced = make_client(page_size=50)
+    assert unpaced.pace(JobRef(JOB)).least_seconds(101) == (3, 0.0)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pleo_scope.clock import Budget
-from pleo_scope.contract import Continuing, Done, JobRef
+from pleo_scope.contract import Continuing, Done, JobRef, LoopTicket
 from pleo_scope.invocation import WalkSlice
 from pleo_scope.ports import OutgoingMessage
 from pleo_scope.service import ScopeJobService, ServiceSettings
@@ -37,16 +37,23 @@ class SlowQueue(MemoryQueue):
 
 
 def service_for(
-    items: int, clock: FakeClock, *, queue: MemoryQueue | None = None, total: bool = False
+    items: int,
+    clock: FakeClock,
+    *,
+    queue: MemoryQueue | None = None,
+    total: bool = False,
+    rate_limited: bool = False,
 ) -> ScopeJobService:
     """Pages of 20 items, each request 1 s of the fake clock (a slow, starved Pleo); with
-    `total`, pages say how many items the job holds."""
+    `total`, pages say how many items the job holds; `rate_limited`: the client says its
+    rate limit allows a request per second at best (its pace)."""
     pleo = MemoryPleo(
         page_size=20,
         clock=clock,
         seconds_per_request=1.0,
         worst_case_seconds=2.0,
         reports_total=total,
+        request_interval=1.0 if rate_limited else 0.0,
     )
     pleo.add_job(SimJob(JOB_ID, generated_items=items))
     checkpoints = MemoryCheckpoints()
@@ -135,3 +142,56 @@ def test_a_total_that_fits_the_slice_at_the_walk_s_pace_is_walked_whole_in_admis
     result = admitted(service, clock, slice_seconds=30.0)
     assert isinstance(result, Done), result
     assert result.pages_fetched == 15
+
+
+def test_a_job_whose_size_outlasts_the_slice_at_its_rate_limit_hands_over_before_a_page() -> None:
+    clock = FakeClock()
+    service = service_for(600, clock, rate_limited=True)  # 30 pages: 30 s at best, slice 2 s
+    result = admitted(service, clock)
+    assert isinstance(result, Continuing), result
+    assert result.pages_fetched == 0
+    assert service.pleo.log == [("job", JOB_ID)]  # type: ignore[attr-defined]
+    assert service.hand_over.started == [(JOB_ID, 1, 1)]  # type: ignore[attr-defined]
+    assert clock.elapsed == 1.0  # the job check alone: the slot is free again
+
+
+def test_the_loop_walks_from_the_first_page_a_walk_handed_over_before_it() -> None:
+    clock = FakeClock()
+    service = service_for(600, clock, rate_limited=True)
+    handed = admitted(service, clock)
+    assert isinstance(handed, Continuing)
+    result = service.run(
+        JobRef(JOB_ID), Budget.from_remaining(clock, 900.0), "loop", LoopTicket(1, 1)
+    )[0]
+    assert isinstance(result, Done), result
+    assert result.pages_fetched == 30
+    assert len(service.queue.items()) == result.items_in_scope  # type: ignore[attr-defined]
+    assert service.pleo.log.count(("items", JOB_ID)) == 30  # type: ignore[attr-defined]
+
+
+def test_a_job_size_within_the_minimum_of_pages_is_walked_whole_at_any_pace() -> None:
+    clock = FakeClock()
+    service = service_for(190, clock, rate_limited=True)  # 10 pages: 10 s at best, slice 2 s
+    result = admitted(service, clock)
+    assert isinstance(result, Done), result
+    assert result.pages_fetched == 10
+
+
+def test_a_job_size_that_fits_the_slice_at_its_rate_limit_is_walked_in_admission() -> None:
+    clock = FakeClock()
+    service = service_for(300, clock, rate_limited=True)  # 15 pages: 15 s at best, slice 30 s
+    result = admitted(service, clock, slice_seconds=30.0)
+    assert isinstance(result, Done), result
+    assert result.pages_fetched == 15
+
+
+def test_a_walk_resumed_in_admission_is_not_handed_over_by_its_job_s_size() -> None:
+    clock = FakeClock()
+    service = service_for(600, clock, rate_limited=True)
+    first = service.run(JobRef(JOB_ID), Budget.from_remaining(clock, 6.0), "trigger")[0]
+    assert isinstance(first, Continuing)
+    assert first.pages_fetched > 0
+    service.hand_over.close_all()  # type: ignore[attr-defined]
+    result = admitted(service, clock)  # re-sent: its slice walks on from the checkpoint
+    assert isinstance(result, Continuing), result
+    assert result.pages_fetched == first.pages_fetched + 10  # the slice's minimum of pages

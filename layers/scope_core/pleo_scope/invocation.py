@@ -30,13 +30,15 @@ class ServiceSettings:
 @dataclass(frozen=True, slots=True)
 class WalkSlice:
     """An invocation's share of capacity (admission): it walks until `budget` runs out, but
-    not before `min_pages` pages, unless the job's `total` says the walk is longer than that
-    and will not fit (then it hands over at once); a job it walked whole is then finished on
-    the invocation's own time (its scope is a slice's pages), any other work stays within
-    `budget`."""
+    not before `min_pages` pages, unless the job's size (`job_items` from the job check, or
+    the pages' `total`) says the walk is longer than that and will not fit: then it hands
+    over at once. A job it walked whole is then finished on the invocation's own time (its
+    scope is a slice's pages), any other work stays within `budget`."""
 
     budget: Budget
     min_pages: int
+    job_items: int | None = None
+    """The job's `numberOfItems` as this invocation's check found it (None: not known)."""
 
 
 @dataclass
@@ -53,5 +55,7 @@ class InvocationStats:
     """When the run this invocation worked on started (ISO 8601 UTC), once its lease is held."""
     job_status: str | None = None
     """Pleo's status of the job at this invocation's last check of it."""
+    job_items: int | None = None
+    """The job's `numberOfItems` at that check (informative: Pleo's count)."""
     job_rechecked: bool = False
     """The job was checked again right before publishing."""

@@ -40,8 +40,9 @@ from pleo_scope.errors import (
 )
 from pleo_scope.models import ExportJob, ItemPage, NotJson, decode_json, parse_job, parse_page
 from pleo_scope.pacing import Pacer
-from pleo_scope.ports import PleoStats, RetryDeferred
+from pleo_scope.ports import PagePace, PleoStats, RetryDeferred
 from pleo_scope.rate_budget import RequestSlots, SlotUnavailable
+from pleo_scope.tls import shared_tls_context
 
 USER_AGENT = "pleo-export-scope/0.1"
 
@@ -107,6 +108,7 @@ class PleoClient:
             ),
             headers={"Accept": "application/json", "User-Agent": USER_AGENT},
             auth=auth,
+            verify=shared_tls_context(),
             transport=transport,
             # Every request sent, one the Auth re-sends after a 401 included, takes a slot.
             event_hooks={"request": [self._take_slot]},
@@ -125,6 +127,10 @@ class PleoClient:
             on_400=lambda: BadRequest(f"Pleo rejected the request for export job {job_id} (400)"),
             what=f"export job {job_id}",
         )
+
+    def pace(self, job: JobRef) -> PagePace:
+        limit = self.settings.max_requests_per_minute
+        return PagePace(self.settings.page_size, 60.0 / limit if limit else 0.0)
 
     def get_items_page(self, job: JobRef, after: str | None, budget: Budget) -> ItemPage:
         job_id = job.job_id

@@ -50,6 +50,21 @@ class PleoStats:
     """Requests given up on at the time-out (Pleo may still have answered them)."""
 
 
+@dataclass(frozen=True, slots=True)
+class PagePace:
+    """How fast a walk can go at best: pages of at most `page_size` items (the `limit` it
+    asks for), one request every `seconds_per_request` at the least (its rate limit; 0:
+    unpaced)."""
+
+    page_size: int
+    seconds_per_request: float
+
+    def least_seconds(self, items: int) -> tuple[int, float]:
+        """The pages `items` items take, and the least time their requests take."""
+        pages = max(1, -(-items // self.page_size))
+        return pages, pages * self.seconds_per_request
+
+
 class Pleo(Protocol):
     """The two Export API reads the walk makes. Each call spends from `budget`; a wait that
     does not fit in it (or passes the cap) is `RetryDeferred`, never a sleep past the budget."""
@@ -60,6 +75,10 @@ class Pleo(Protocol):
     def get_job(self, job: JobRef, budget: Budget) -> ExportJob: ...
 
     def get_items_page(self, job: JobRef, after: str | None, budget: Budget) -> ItemPage: ...
+
+    def pace(self, job: JobRef) -> PagePace:
+        """The pace `job`'s walk goes at best (its company's page size and rate limit)."""
+        ...
 
 
 # -- the walk's checkpoint ------------------------------------------------------------------

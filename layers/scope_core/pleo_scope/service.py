@@ -126,6 +126,8 @@ class ScopeJobService:
                 return adopted(current.record, current.running_execution)
             take_over_from = current.dead_hand_over
         deferred = self._check_job(job, budget, stats)
+        if walk_slice is not None:  # the job's size can hand it over before its first page
+            walk_slice = replace(walk_slice, job_items=stats.job_items)
         lease = min(budget.remaining() + self.settings.safety_margin_seconds, MAX_LEASE_SECONDS)
         state = self.checkpoints.begin(job, owner, lease, ticket, take_over_from=take_over_from)
         try:
@@ -171,7 +173,7 @@ class ScopeJobService:
             found = self.pleo.get_job(job, budget)
         except RetryDeferred as deferred:
             return deferred
-        stats.job_status = found.status
+        stats.job_status, stats.job_items = found.status, found.number_of_items
         if found.status != CLAIMED:
             raise JobNotClaimed(job.job_id, found.status)
         self.observer.on_step(step, job.job_id, 0)

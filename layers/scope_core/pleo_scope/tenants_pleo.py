@@ -18,7 +18,7 @@ from dataclasses import dataclass, fields
 from pleo_scope.clock import Budget
 from pleo_scope.contract import JobRef
 from pleo_scope.models import ExportJob, ItemPage
-from pleo_scope.ports import Pleo, PleoStats
+from pleo_scope.ports import PagePace, Pleo, PleoStats
 from pleo_scope.tenants_access import TenantAccess, TenantResolver
 
 Connect = Callable[[TenantAccess], Pleo]
@@ -54,6 +54,9 @@ class TenantPleo:
 
     def get_items_page(self, job: JobRef, after: str | None, budget: Budget) -> ItemPage:
         return self._client(job, resolve=False).get_items_page(job, after, budget)
+
+    def pace(self, job: JobRef) -> PagePace:
+        return self._client(job, resolve=False).pace(job)
 
     def _client(self, job: JobRef, *, resolve: bool) -> Pleo:
         company = job.company_id

@@ -27,6 +27,7 @@ from pleo_scope.clock import Clock, SystemClock
 from pleo_scope.errors import InvalidSecret, OAuthClientRejected, TokenRefreshUnavailable
 from pleo_scope.oauth import AnswerLost, InvalidGrant, RefreshedTokens
 from pleo_scope.secret_fields import header_field, secret_document
+from pleo_scope.tls import shared_tls_context
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +103,7 @@ class HttpTokenEndpoint:
                 settings.read_timeout, connect=settings.connect_timeout, pool=settings.read_timeout
             ),
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            verify=shared_tls_context(),
             follow_redirects=False,
             transport=transport,
         )

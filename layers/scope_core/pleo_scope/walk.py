@@ -16,7 +16,7 @@ from pleo_scope.clock import Budget
 from pleo_scope.contract import JobRef
 from pleo_scope.errors import MissingCursor, RepeatedCursor, TooManyPages
 from pleo_scope.models import ItemPage
-from pleo_scope.ports import CursorRegistry, RetryDeferred, WalkPosition
+from pleo_scope.ports import CursorRegistry, PagePace, RetryDeferred, WalkPosition
 
 DEFAULT_MAX_PAGES = 100_000
 
@@ -25,6 +25,8 @@ class PageSource(Protocol):
     """The part of the Pleo port the walker reads."""
 
     def get_items_page(self, job: JobRef, after: str | None, budget: Budget) -> ItemPage: ...
+
+    def pace(self, job: JobRef) -> PagePace: ...
 
 
 class InMemoryCursorRegistry:
@@ -82,9 +84,11 @@ class PageWalker:
         reserve: Callable[[], float] | None = None,
         slice_budget: Budget | None = None,
         slice_min_pages: int = 0,
+        job_items: int | None = None,
     ) -> None:
         """`slice_budget`: a shorter budget the walk keeps to once it has fetched
-        `slice_min_pages` pages (a few pages are not worth a hand-over)."""
+        `slice_min_pages` pages (a few pages are not worth a hand-over). `job_items`: the
+        job's `numberOfItems`, if known, for a slice to hand over before the first page."""
         self._source = source
         self._job = job
         self._budget = budget
@@ -100,6 +104,7 @@ class PageWalker:
         self._started_mid_walk = self._position.pages_fetched > 0
         self._last_page: ItemPage | None = None
         self._first_page_size = 0
+        self._job_items = job_items
 
     def __iter__(self) -> Iterator[FetchedPage]:
         clock = self._budget.clock
@@ -136,13 +141,19 @@ class PageWalker:
                 return
 
     def _outlasts_slice(self, fetched_here: int, walked_seconds: float, reserve: float) -> bool:
-        """A slice hands over as soon as the job's `total` (informative, Pleo's) says that its
-        walk has more than `slice_min_pages` pages and that those left, at this walk's pace,
-        do not fit in the slice: walking on until the slice runs out would only hold the
-        admission slot longer (the loop walks them at the same company's pace). Only for a
-        walk this invocation began at the first page, whose pages tell the page size."""
+        """A slice hands over as soon as the job's size (informative, Pleo's) says that its
+        walk has more than `slice_min_pages` pages and that those left do not fit in the
+        slice: walking on until the slice runs out would only hold the admission slot longer
+        (the loop walks them at the same company's pace). Before the first page, by the
+        job's `numberOfItems` at the walk's best pace (its rate limit); after it, by the
+        pages' `total` at the pace seen so far. Only for a walk this invocation began at the
+        first page."""
+        if self._slice is None or self._started_mid_walk:
+            return False
+        if fetched_here == 0:
+            return self._too_large_to_start(reserve)
         page = self._last_page
-        if self._slice is None or page is None or page.total is None or self._started_mid_walk:
+        if page is None or page.total is None:
             return False
         per_page = self._first_page_size
         if not per_page:
@@ -152,6 +163,12 @@ class PageWalker:
             return False
         pages_left = pages_in_job - fetched_here
         return not self._slice.allows(pages_left * walked_seconds / fetched_here + reserve)
+
+    def _too_large_to_start(self, reserve: float) -> bool:
+        if self._slice is None or self._job_items is None:
+            return False
+        pages, least_seconds = self._source.pace(self._job).least_seconds(self._job_items)
+        return pages > self._slice_min_pages and not self._slice.allows(least_seconds + reserve)
 
     def _check(self, fetched: FetchedPage) -> None:
         page = fetched.page

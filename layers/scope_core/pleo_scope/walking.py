@@ -61,6 +61,7 @@ class WalkStep:
             reserve=pipeline.reserve_seconds,
             slice_budget=walk_slice.budget if walk_slice else None,
             slice_min_pages=walk_slice.min_pages if walk_slice else 0,
+            job_items=walk_slice.job_items if walk_slice else None,
         )
         try:
             for fetched in walker:
