@@ -157,6 +157,8 @@ class Observed:
     done: dict[str, float] = field(default_factory=dict)
     replies: list[Reply] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    origin: float | None = None
+    """The storm's start (time.monotonic()): the log gives each invocation's start from it."""
 
     def __call__(self, reply: Reply) -> None:
         with self.lock:
@@ -171,13 +173,17 @@ class Observed:
             error=reply.error,
         )
         print(
-            f"{log_line(invocation)}  aws={reply.aws_calls} in {reply.aws_seconds:.2f} s"
+            f"{log_line(invocation)}  {self._since_origin(reply.started)}"
+            f"aws={reply.aws_calls} in {reply.aws_seconds:.2f} s"
             f" cpu={reply.cpu_seconds:.2f}"
             f" container={reply.container}#{reply.serial}"
             f"  {busiest(reply.operations, reply.operation_seconds)}",
             file=self.log,
             flush=True,
         )
+
+    def _since_origin(self, started: float) -> str:
+        return "" if self.origin is None else f"from={started - self.origin:+.2f}s "
 
 
 def busiest(operations: dict[str, int], seconds: dict[str, float], shown: int = 12) -> str:
@@ -220,37 +226,43 @@ def drained_scope_queue(aws: LocalStack) -> Iterator[None]:
         thread.join(timeout=5)
 
 
-def put_triggers(aws: LocalStack, order: list[tuple[Company, SimJob]]) -> dict[str, float]:
-    """On the rule's bus, ten to a call (PutEvents' maximum), in order; when each was put."""
-    template = Template.load()
-    parameters = template.document["Parameters"]
-    bus = str(parameters["EventBusName"]["Default"])
-    source = str(parameters["EventSource"]["Default"])
-    events = aws.client("events")
-    sent: dict[str, float] = {}
-    for start in range(0, len(order), 10):
-        batch = order[start : start + 10]
-        reply = events.put_events(
-            Entries=[
-                {
-                    "EventBusName": bus,
-                    "Source": source,
-                    "DetailType": "Export Job Claimed",
-                    "Detail": json.dumps({"jobId": job.id, "companyId": company.id}),
-                }
-                for company, job in batch
-            ]
-        )
-        if reply.get("FailedEntryCount"):
-            raise SystemExit(f"the bus refused triggers: {reply['Entries']}")
-        now = time.monotonic()
-        for _, job in batch:
-            sent[job.id] = now
-    return sent
+class TriggerBus:
+    """The rule's bus, ready before the storm (the template read, the client made and
+    connected: the driver's own start-up is not the storm's), then the triggers put on it."""
+
+    def __init__(self, aws: LocalStack) -> None:
+        parameters = Template.load().document["Parameters"]
+        self.bus = str(parameters["EventBusName"]["Default"])
+        self.source = str(parameters["EventSource"]["Default"])
+        self.events = aws.client("events")
+        self.events.describe_event_bus(Name=self.bus)
+
+    def put(self, order: list[tuple[Company, SimJob]]) -> dict[str, float]:
+        """Ten to a call (PutEvents' maximum), in order; when each was put."""
+        sent: dict[str, float] = {}
+        for start in range(0, len(order), 10):
+            batch = order[start : start + 10]
+            reply = self.events.put_events(
+                Entries=[
+                    {
+                        "EventBusName": self.bus,
+                        "Source": self.source,
+                        "DetailType": "Export Job Claimed",
+                        "Detail": json.dumps({"jobId": job.id, "companyId": company.id}),
+                    }
+                    for company, job in batch
+                ]
+            )
+            if reply.get("FailedEntryCount"):
+                raise SystemExit(f"the bus refused triggers: {reply['Entries']}")
+            now = time.monotonic()
+            for _, job in batch:
+                sent[job.id] = now
+        return sent
 
 
 def invoke_as_before(
-    pool: ContainerPool, order: list[tuple[Company, SimJob]], shape: StormShape
+    pool: ContainerPool, order: list[tuple[Company, SimJob]], shape: StormShape, source: str
 ) -> dict[str, float]:
     """Before admission: each trigger an asynchronous invocation, at most `concurrency` at once;
     one Lambda throttles is retried after a back-off (1 s doubling to 300 s, full jitter)."""
@@ -271,8 +283,6 @@ def invoke_as_before(
         finally:
             slots.release()
 
-    template = Template.load()
-    source = str(template.document["Parameters"]["EventSource"]["Default"])
     for company, job in order:
         event = {
             "version": "0",
@@ -344,14 +354,16 @@ def run_storm(shape: StormShape, *, baseline: bool) -> StormResult:
             cpu_before = cpu_by_child(names)
             with drained_scope_queue(aws):
                 if baseline:
-                    started = time.monotonic()
-                    sent = invoke_as_before(pool, order, shape)
+                    source = str(Template.load().document["Parameters"]["EventSource"]["Default"])
+                    started = observed.origin = time.monotonic()
+                    sent = invoke_as_before(pool, order, shape, source)
                     finished = wait_for_jobs(observed, order, shape.timeout_seconds)
                 else:
                     create_trigger_rule(aws)
+                    bus = TriggerBus(aws)
                     with poll_admission_queue(aws, shape.concurrency):
-                        started = time.monotonic()
-                        sent = put_triggers(aws, order)
+                        started = observed.origin = time.monotonic()
+                        sent = bus.put(order)
                         finished = wait_for_jobs(observed, order, shape.timeout_seconds)
             cpu_after = cpu_by_child({**names, **pool.pids()})
             reports = pleo.report()

@@ -78,8 +78,7 @@ def poll_admission_queue(
     stats = PollerStats()
     stop = threading.Event()
 
-    def work() -> None:
-        sqs, lambda_client = local.client("sqs"), local.client("lambda")
+    def work(sqs: Any, lambda_client: Any) -> None:
         while not stop.is_set():
             try:
                 reply = sqs.receive_message(
@@ -95,9 +94,11 @@ def poll_admission_queue(
             for message in reply.get("Messages", []):
                 _deliver(sqs, lambda_client, queue_url, queue_arn, function_arn, message, stats)
 
+    # The clients first (they take a while to make): the workers poll from the start.
+    clients = [(local.client("sqs"), local.client("lambda")) for _ in range(concurrency)]
     workers = [
-        threading.Thread(target=work, name=f"admission-{n}", daemon=True)
-        for n in range(concurrency)
+        threading.Thread(target=work, args=pair, name=f"admission-{n}", daemon=True)
+        for n, pair in enumerate(clients)
     ]
     for worker in workers:
         worker.start()
