@@ -286,6 +286,7 @@ class Soak:
                     if running["executions"]:
                         victim = self.rng.choice(running["executions"])["executionArn"]
                         sfn.stop_execution(executionArn=victim, error="Chaos")
+                        wait_until_closed(sfn, victim)
                         row.count("executions stopped")
             if mix.resends and self.rng.random() < 0.4:
                 row.count("triggers re-sent")
@@ -300,6 +301,19 @@ class Soak:
             if not running["executions"]:
                 return
             time.sleep(0.5)
+
+
+def wait_until_closed(sfn: Any, execution_arn: str, timeout_seconds: float = 60.0) -> None:
+    """AWS's StopExecution closes the execution at once; moto's only sets a flag that the
+    execution reads once the state in flight (a running task) ends, and says RUNNING until
+    then. Waited for under the check lock, so that no trigger finds a stopped execution
+    running, as none would on AWS."""
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        if sfn.describe_execution(executionArn=execution_arn)["status"] != "RUNNING":
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"{execution_arn} still running {timeout_seconds:.0f} s after its stop")
 
 
 def settle_counts(stack: Stack, jobs: list[SimJob]) -> tuple[int, int, int]:
