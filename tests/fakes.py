@@ -213,6 +213,11 @@ class MemoryCheckpoints:
         if self.leases.get(state.job_id) == state.owner:
             del self.leases[state.job_id]
 
+    def finish(self, state: WalkState) -> WalkState:
+        finished = self.update(state, phase="published", lease_expires_at=0)
+        self.release(state)
+        return finished
+
     def confirm(self, state: WalkState) -> None:
         self.confirms += 1
         if self.leases.get(state.job_id) != state.owner:

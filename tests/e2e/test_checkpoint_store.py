@@ -10,7 +10,7 @@ import pytest
 
 from pleo_scope.aws.checkpoints import DynamoCheckpointStore
 from pleo_scope.clock import SystemClock
-from pleo_scope.contract import JobRef
+from pleo_scope.contract import JobRef, LoopTicket
 from pleo_scope.errors import RepeatedCursor, WalkInProgress
 from pleo_scope.ports import FollowedCursor, WalkPosition
 from tooling.testkit.harness import Stack
@@ -57,3 +57,63 @@ def test_a_move_under_a_lost_lease_is_walk_in_progress_and_records_nothing(
     followed = [FollowedCursor("cursor-a", 1), FollowedCursor("cursor-x", 2)]
     moved = store.advance(state, WalkPosition("cursor-x", 2), followed=followed)
     assert moved.pages_fetched == 2
+
+
+class CountedReads:
+    """The store's DynamoDB client, counting the GetItem calls that `confirm` makes."""
+
+    def __init__(self, client: object) -> None:
+        self._client, self.reads = client, 0
+
+    def get_item(self, **request: object) -> object:
+        self.reads += 1
+        return self._client.get_item(**request)  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._client, name)
+
+
+def counted_store(stack: Stack) -> tuple[DynamoCheckpointStore, CountedReads]:
+    client = CountedReads(stack.app.app.dynamodb)
+    table = stack.aws.physical["ScopeTable"]
+    return DynamoCheckpointStore(client, table, SystemClock()), client  # type: ignore[arg-type]
+
+
+def test_a_trigger_s_lease_is_confirmed_without_a_read_until_near_its_expiry(
+    stack: Stack,
+) -> None:
+    store, client = counted_store(stack)
+    job = JobRef(str(uuid.uuid4()))
+    state = store.begin(job, "trigger-1", 60.0, None)
+    store.confirm(state)
+    assert client.reads == 0  # nobody else may take a trigger's lease before it expires
+    # Within a clock's skew of the expiry this invocation knows of: the table decides.
+    near = state.but(lease_expires_at=int(SystemClock().now().timestamp()))
+    store.confirm(near)  # the table's expiry is a minute away: still held
+    assert client.reads == 1
+
+
+def test_a_hand_over_s_lease_taken_over_is_refused_by_confirm(stack: Stack) -> None:
+    store, client = counted_store(stack)
+    job = JobRef(str(uuid.uuid4()))
+    loop = store.begin(job, "loop-1", 60.0, LoopTicket(1, 1))
+    store.confirm(loop)
+    assert client.reads == 1  # a hand-over's lease may be taken early: always read
+    # A trigger finds hand-over 1's execution closed and takes over, well before expiry.
+    store.begin(job, "trigger-2", 60.0, None, take_over_from=1)
+    with pytest.raises(WalkInProgress):
+        store.confirm(loop)
+
+
+def test_finish_publishes_the_run_and_frees_the_lease_in_one_write(stack: Stack) -> None:
+    store, job = store_of(stack), JobRef(str(uuid.uuid4()))
+    state = store.begin(job, "trigger-1", 60.0, None)
+    with pytest.raises(WalkInProgress):
+        store.finish(state.but(owner="someone-else"))
+    assert store.peek(job).phase == "walking"  # type: ignore[union-attr]
+    finished = store.finish(state)
+    assert finished.phase == "published"
+    assert store.peek(job).phase == "published"  # type: ignore[union-attr]
+    # Free at once: the next trigger starts the job's next run, though 60 s were leased.
+    again = store.begin(job, "trigger-2", 60.0, None)
+    assert (again.run_id, again.phase) == (2, "walking")

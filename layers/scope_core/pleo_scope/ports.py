@@ -225,10 +225,17 @@ class CheckpointStore(Protocol):
     def confirm(self, state: WalkState) -> None:
         """Raise `WalkInProgress` unless this invocation still holds the lease: asked right
         before each write the table cannot make conditional (the scope files, each batch of
-        messages, the pointer). The table's own writes are conditional on the lease."""
+        messages, the pointer). The table's own writes are conditional on the lease. A store
+        may answer without a read where nobody else can have taken the lease (a trigger's,
+        well before its expiry)."""
         ...
 
     def release(self, state: WalkState) -> None: ...
+
+    def finish(self, state: WalkState) -> WalkState:
+        """The run is published: its phase and the lease's release in one write (conditional
+        on the lease, as `update`); `release` has nothing left to do after it."""
+        ...
 
     def record_final_error(self, job: JobRef, owner: str, error: FinalError) -> None:
         """Keep the final error on the job's walk record, if there is one and no other

@@ -130,6 +130,7 @@ class ScopeJobService:
             walk_slice = replace(walk_slice, job_items=stats.job_items)
         lease = min(budget.remaining() + self.settings.safety_margin_seconds, MAX_LEASE_SECONDS)
         state = self.checkpoints.begin(job, owner, lease, ticket, take_over_from=take_over_from)
+        released = False
         try:
             if ticket is not None:
                 state = ownership.check_ticket(state, ticket)
@@ -139,11 +140,14 @@ class ScopeJobService:
                 result = self._continuation(state, deferred.wait_seconds)
             else:
                 result = self._continue(state, budget, stats, walk_slice)
+            # Published here (not before): the write that said so released the lease too.
+            released = isinstance(result, Done) and state.phase != "published"
             if isinstance(result, Continuing) and ticket is None:
                 # Outside Step Functions: hand the rest of the walk to the state machine.
                 result = ownership.hand_over_walk(state, result)
         finally:
-            self.checkpoints.release(state)
+            if not released:
+                self.checkpoints.release(state)
         return result
 
     def _keep_final_error(
@@ -232,7 +236,7 @@ class ScopeJobService:
             state, finished = self._publisher.publish(state, jsonl, budget, stats)
             if not finished:
                 return self._continuation(state, 0.0)
-            state = self.checkpoints.update(state, phase="published")
+            state = self.checkpoints.finish(state)
         return self._done(state)
 
     def _recheck_job(

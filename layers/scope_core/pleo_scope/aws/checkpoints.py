@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import AttributeValueTypeDef, TransactWriteItemTypeDef
 
 RETENTION_SECONDS = 90 * 24 * 3600
+CLOCK_SKEW_SECONDS = 1.0
+"""How far another host's clock may run ahead of this one's (a lease is never assumed held
+this close to its expiry)."""
 
 # The WalkState fields `update` may change, and their attribute names.
 _ATTRIBUTE_OF = {
@@ -253,6 +256,11 @@ class DynamoCheckpointStore:
 
     def confirm(self, state: WalkState) -> None:
         now = self._clock.now().timestamp()
+        if state.lease_hand_over is None and now < state.lease_expires_at - CLOCK_SKEW_SECONDS:
+            # A trigger's lease (no hand-over): `begin` lets nobody else take it before it
+            # expires (only a hand-over's lease may be taken over early, once its execution
+            # is closed), so the read would only say what this invocation wrote.
+            return
         reply = self._client.get_item(
             TableName=self._table,
             Key=_walk_key(state.job_id),
@@ -281,6 +289,19 @@ class DynamoCheckpointStore:
         except ClientError as error:
             if not _conditional_failed(error):  # someone else holds it now: nothing to release
                 raise
+
+    def finish(self, state: WalkState) -> WalkState:
+        self._conditional_update(
+            state,
+            UpdateExpression="SET phase = :published, leaseExpiresAt = :zero",
+            ConditionExpression="leaseOwner = :owner",
+            ExpressionAttributeValues={
+                ":published": {"S": "published"},
+                ":zero": {"N": "0"},
+                ":owner": {"S": state.owner},
+            },
+        )
+        return state.but(phase="published", lease_expires_at=0)
 
     def record_final_error(self, job: JobRef, owner: str, error: FinalError) -> None:
         now = int(self._clock.now().timestamp())
