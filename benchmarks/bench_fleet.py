@@ -75,6 +75,7 @@ from benchmarks.storm_shape import (
     trigger_order,
 )
 from benchmarks.storm_simulator import storm_simulator
+from tooling import ROOT
 from tooling.build.template import Template
 from tooling.pleo_sim import PleoSimulator, SimJob
 from tooling.pleo_sim.rate_meter import CredentialReport, credential_of
@@ -84,6 +85,8 @@ from tooling.testkit.local_function import create_trigger_rule, log_line
 from tooling.testkit.local_stack import Invocation, LocalStack, local_stack
 
 SECTION = DocSection("performance.md", "bench-fleet")
+README_SECTION = DocSection("README.md", "bench-fleet", docs=ROOT)
+"""The same table in the README, beside the storm as it ran before (`--write-docs`)."""
 QUIET = {"POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_DISABLED": "true"}
 LOG = Path(__file__).resolve().parent.parent / "out" / "bench_fleet.log"
 
@@ -561,7 +564,8 @@ def main() -> None:
         )
     if args.write_docs:
         command = " ".join(["python -m benchmarks.bench_fleet", *sys.argv[1:]])
-        SECTION.write(table(results, shape, command))
+        for section in (SECTION, README_SECTION):
+            section.write(table(results, shape, command))
     for result in results:
         print(result.line(), flush=True)
 

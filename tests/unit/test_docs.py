@@ -14,14 +14,15 @@ from tooling.ops import runbook
 from tooling.reports import chaos, robustness
 from tooling.reports.docs_writer import DOCS, DocSection
 
-GENERATED = {
-    "python -m tooling.reports.robustness --full --write-docs": robustness.SECTION,
-    "python -m tooling.reports.chaos --write-docs": chaos.SECTION,
-    "python -m tooling.ops.runbook --write-docs": runbook.SECTION,
-    "python -m benchmarks.bench_large --write-docs": bench_large.SECTION,
-    "python -m benchmarks.bench_fleet --compare --write-docs": bench_fleet.SECTION,
-    "python -m benchmarks.bench_oauth_refresh --write-docs": bench_oauth_refresh.SECTION,
-}
+GENERATED = [
+    ("python -m tooling.reports.robustness --full --write-docs", robustness.SECTION),
+    ("python -m tooling.reports.chaos --write-docs", chaos.SECTION),
+    ("python -m tooling.ops.runbook --write-docs", runbook.SECTION),
+    ("python -m benchmarks.bench_large --write-docs", bench_large.SECTION),
+    ("python -m benchmarks.bench_fleet --compare --write-docs", bench_fleet.SECTION),
+    ("python -m benchmarks.bench_fleet --compare --write-docs", bench_fleet.README_SECTION),
+    ("python -m benchmarks.bench_oauth_refresh --write-docs", bench_oauth_refresh.SECTION),
+]
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")
 
 
@@ -41,9 +42,10 @@ def test_every_relative_link_resolves(page: Path) -> None:
             assert (page.parent / target).resolve().exists(), f"{page.name} links {target}"
 
 
-@pytest.mark.parametrize("command", GENERATED)
-def test_every_generated_section_has_its_markers_once(command: str) -> None:
-    section = GENERATED[command]
+@pytest.mark.parametrize(
+    ("command", "section"), GENERATED, ids=[f"{c} -> {s.doc}" for c, s in GENERATED]
+)
+def test_every_generated_section_has_its_markers_once(command: str, section: DocSection) -> None:
     text = section.path.read_text(encoding="utf-8")
     start, end = section.markers
     assert text.count(start) == 1

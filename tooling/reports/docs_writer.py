@@ -36,5 +36,6 @@ class DocSection:
             raise SystemExit(f"{self.path} needs exactly one {start} ... {end} section")
         block = f"{start}\n{body.strip(chr(10))}\n{end}"
         self.path.write_text(pattern.sub(lambda _: block, text), encoding="utf-8")
-        print(f"wrote the {self.name} section of {self.path.relative_to(self.docs.parent)}")
+        shown = self.path.relative_to(ROOT) if self.path.is_relative_to(ROOT) else self.path
+        print(f"wrote the {self.name} section of {shown}")
         return self.path
