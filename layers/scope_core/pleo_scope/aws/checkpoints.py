@@ -227,13 +227,12 @@ class DynamoCheckpointStore:
             self._client.transact_write_items(TransactItems=[*records, walk])
         except ClientError as error:
             if _last_write_refused(error):
-                raise WalkInProgress(
-                    f"export job {state.job_id}: the checkpoint moved under this invocation"
-                    " (its lease expired and another invocation took over)"
-                ) from None
-            repeated = _refused_writes(error)
+                raise _checkpoint_moved(state) from None
+            # The cursors' records come first; the walk record's write is past them.
+            refused_writes = zip(followed, _refused_writes(error), strict=False)
+            repeated = [f for f, refused in refused_writes if refused]
             if repeated:
-                page = followed[repeated[0]].page_number
+                page = repeated[0].page_number
                 raise RepeatedCursor(
                     f"export job {state.job_id}, page {page}:"
                     " endCursor repeats a cursor the walk already followed"
@@ -377,10 +376,7 @@ class DynamoCheckpointStore:
             self._client.transact_write_items(TransactItems=[*alongside, progress])
         except ClientError as error:
             if _last_write_refused(error):
-                raise WalkInProgress(
-                    f"export job {state.job_id}: the checkpoint moved under this invocation"
-                    " (its lease expired and another invocation took over)"
-                ) from None
+                raise _checkpoint_moved(state) from None
             raise
         return state.but(units_published=units_published, items_published=items_published)
 
@@ -389,10 +385,7 @@ class DynamoCheckpointStore:
             self._client.update_item(TableName=self._table, Key=_walk_key(state.job_id), **request)
         except ClientError as error:
             if _conditional_failed(error):
-                raise WalkInProgress(
-                    f"export job {state.job_id}: the checkpoint moved under this invocation"
-                    " (its lease expired and another invocation took over)"
-                ) from None
+                raise _checkpoint_moved(state) from None
             raise
 
     def _expires_at(self) -> int:
@@ -459,20 +452,26 @@ def _final_error(fields: dict[str, Any] | None) -> FinalError | None:
     )
 
 
-def _last_write_refused(error: ClientError) -> bool:
-    """A cancelled transaction whose last write (the walk record's) failed its condition."""
-    if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-        return False
-    reasons: list[dict[str, Any]] = error.response.get("CancellationReasons", [])  # type: ignore[assignment]
-    return bool(reasons) and reasons[-1].get("Code") == "ConditionalCheckFailed"
+def _checkpoint_moved(state: WalkState) -> WalkInProgress:
+    return WalkInProgress(
+        f"export job {state.job_id}: the checkpoint moved under this invocation"
+        " (its lease expired and another invocation took over)"
+    )
 
 
-def _refused_writes(error: ClientError) -> list[int]:
-    """The indexes of a cancelled transaction's writes that failed their condition."""
+def _refused_writes(error: ClientError) -> list[bool]:
+    """Per write of a cancelled transaction, whether it failed its condition (none for
+    another error)."""
     if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
         return []
     reasons: list[dict[str, Any]] = error.response.get("CancellationReasons", [])  # type: ignore[assignment]
-    return [i for i, reason in enumerate(reasons) if reason.get("Code") == "ConditionalCheckFailed"]
+    return [reason.get("Code") == "ConditionalCheckFailed" for reason in reasons]
+
+
+def _last_write_refused(error: ClientError) -> bool:
+    """A cancelled transaction whose last write (the walk record's) failed its condition."""
+    refused = _refused_writes(error)
+    return bool(refused) and refused[-1]
 
 
 def _conditional_failed(error: ClientError) -> bool:
